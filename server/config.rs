@@ -1,0 +1,333 @@
+//! Configuration, read in one place: command-line flags, then `BERTH_*` environment variables,
+//! then an optional `berth.toml`, then defaults. Everything else receives a typed [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// Which sandbox backend runs the learners' shells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxKind {
+    /// Docker when an engine answers and the workstation image is present, else local.
+    Auto,
+    /// A hardened container per learner.
+    Docker,
+    /// A login shell on this machine (loopback only).
+    Local,
+}
+
+/// Flags of `berth serve`. Every one is also an environment variable and a `berth.toml` key.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML, keys as the flags without dashes, e.g. `idle-timeout = "15m"`).
+    /// Default: ./berth.toml when it exists.
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, env = "BERTH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Sandbox backend: docker (a container per learner), local (a shell on this machine,
+    /// loopback only) or auto (docker when the engine and image are there). [default: auto]
+    #[arg(long, env = "BERTH_SANDBOX", value_name = "KIND")]
+    pub sandbox: Option<SandboxKind>,
+
+    /// Workstation image for the docker backend. [default: berth/workstation:latest]
+    #[arg(long, env = "BERTH_IMAGE", value_name = "NAME")]
+    pub image: Option<String>,
+
+    /// Serve lessons from this folder (re-read when files change) instead of the built-in ones.
+    #[arg(long, env = "BERTH_LESSONS", value_name = "DIR")]
+    pub lessons: Option<PathBuf>,
+
+    /// Folder for berth's own data (instance id, progress). [default: ./data]
+    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// A sandbox with no terminal attached and no input for this long is removed. [default: 15m]
+    #[arg(long, env = "BERTH_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// A sandbox is removed this long after it started, whatever happens. [default: 4h]
+    #[arg(long, env = "BERTH_MAX_LIFETIME", value_name = "DURATION", value_parser = parse_duration)]
+    pub max_lifetime: Option<Duration>,
+
+    /// Sandboxes at once; the next learner is told to try again. [default: 50]
+    #[arg(long, env = "BERTH_MAX_SANDBOXES", value_name = "N")]
+    pub max_sandboxes: Option<usize>,
+
+    /// Let learners' containers reach the internet (their network is internal otherwise).
+    #[arg(long, env = "BERTH_ALLOW_EGRESS", num_args = 0..=1, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub allow_egress: Option<bool>,
+
+    /// Extra origins allowed to open the terminal socket, comma separated
+    /// (e.g. https://learn.example.org when behind a proxy that rewrites Host).
+    #[arg(
+        long,
+        env = "BERTH_ALLOWED_ORIGINS",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Workstation memory limit in MiB (swap is the same: none extra). [default: 512]
+    #[arg(long, env = "BERTH_MEMORY_MB", value_name = "MIB")]
+    pub memory_mb: Option<u64>,
+
+    /// Workstation process limit. [default: 256]
+    #[arg(long, env = "BERTH_PIDS_LIMIT", value_name = "N")]
+    pub pids_limit: Option<i64>,
+
+    /// Workstation CPUs (fractions allowed). [default: 1]
+    #[arg(long, env = "BERTH_CPUS", value_name = "CPUS")]
+    pub cpus: Option<f64>,
+
+    /// Size of the tmpfs home and /tmp in MiB. [default: 256]
+    #[arg(long, env = "BERTH_DISK_MB", value_name = "MIB")]
+    pub disk_mb: Option<u64>,
+}
+
+/// The same keys as [`ServeArgs`], as they appear in `berth.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    sandbox: Option<SandboxKind>,
+    image: Option<String>,
+    lessons: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    idle_timeout: Option<String>,
+    max_lifetime: Option<String>,
+    max_sandboxes: Option<usize>,
+    allow_egress: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
+    memory_mb: Option<u64>,
+    pids_limit: Option<i64>,
+    cpus: Option<f64>,
+    disk_mb: Option<u64>,
+}
+
+/// Resource limits of one workstation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub memory_bytes: i64,
+    pub pids: i64,
+    pub nano_cpus: i64,
+    pub disk_mb: u64,
+}
+
+/// The resolved configuration of a running berth.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub sandbox: SandboxKind,
+    pub image: String,
+    pub lessons: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub max_sandboxes: usize,
+    pub allow_egress: bool,
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
+}
+
+pub const DEFAULT_IMAGE: &str = "berth/workstation:latest";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sandbox: SandboxKind::Auto,
+            image: DEFAULT_IMAGE.to_owned(),
+            lessons: None,
+            data_dir: PathBuf::from("data"),
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_lifetime: Duration::from_secs(4 * 3600),
+            max_sandboxes: 50,
+            allow_egress: false,
+            allowed_origins: Vec::new(),
+            limits: Limits {
+                memory_bytes: 512 * 1024 * 1024,
+                pids: 256,
+                nano_cpus: 1_000_000_000,
+                disk_mb: 256,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Resolves flags and environment (already merged by clap) over the file over defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new("berth.toml").exists() => read_file(Path::new("berth.toml"))?,
+            None => FileConfig::default(),
+        };
+        let defaults = Config::default();
+        let file_duration = |key: &'static str, value: Option<String>| {
+            value
+                .map(|text| {
+                    parse_duration(&text).map_err(|reason| ConfigError::Value { key, reason })
+                })
+                .transpose()
+        };
+        let idle_timeout = file_duration("idle-timeout", file.idle_timeout)?;
+        let max_lifetime = file_duration("max-lifetime", file.max_lifetime)?;
+        let memory_mb = args.memory_mb.or(file.memory_mb);
+        let cpus = args.cpus.or(file.cpus);
+        let config = Config {
+            listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
+            sandbox: args.sandbox.or(file.sandbox).unwrap_or(defaults.sandbox),
+            image: args.image.or(file.image).unwrap_or(defaults.image),
+            lessons: args.lessons.or(file.lessons),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or(defaults.data_dir),
+            idle_timeout: args
+                .idle_timeout
+                .or(idle_timeout)
+                .unwrap_or(defaults.idle_timeout),
+            max_lifetime: args
+                .max_lifetime
+                .or(max_lifetime)
+                .unwrap_or(defaults.max_lifetime),
+            max_sandboxes: args
+                .max_sandboxes
+                .or(file.max_sandboxes)
+                .unwrap_or(defaults.max_sandboxes),
+            allow_egress: args.allow_egress.or(file.allow_egress).unwrap_or(false),
+            allowed_origins: args
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
+            limits: Limits {
+                memory_bytes: memory_mb
+                    .map(|mb| (mb * 1024 * 1024) as i64)
+                    .unwrap_or(defaults.limits.memory_bytes),
+                pids: args
+                    .pids_limit
+                    .or(file.pids_limit)
+                    .unwrap_or(defaults.limits.pids),
+                nano_cpus: cpus
+                    .map(|cpus| (cpus * 1e9) as i64)
+                    .unwrap_or(defaults.limits.nano_cpus),
+                disk_mb: args
+                    .disk_mb
+                    .or(file.disk_mb)
+                    .unwrap_or(defaults.limits.disk_mb),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Value {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_sandboxes == 0 {
+            return invalid("max-sandboxes", "must be at least 1");
+        }
+        if self.limits.memory_bytes < 64 * 1024 * 1024 {
+            return invalid("memory-mb", "must be at least 64");
+        }
+        if self.limits.pids < 16 {
+            return invalid("pids-limit", "must be at least 16");
+        }
+        if self.limits.nano_cpus < 10_000_000 {
+            return invalid("cpus", "must be at least 0.01");
+        }
+        if self.limits.disk_mb < 8 {
+            return invalid("disk-mb", "must be at least 8");
+        }
+        if self.idle_timeout.is_zero() || self.max_lifetime.is_zero() {
+            return invalid("idle-timeout", "durations must be longer than zero");
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigError::Parse {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// Parses `90s`, `15m`, `4h` (and anything humantime reads, like `1h 30m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|error| format!("`{text}` is not a duration like 90s, 15m or 4h ({error})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_written_in_the_design() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("4h").unwrap(), Duration::from_secs(4 * 3600));
+        assert!(parse_duration("soon").unwrap_err().contains("90s"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("berth-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("berth.toml");
+        std::fs::write(
+            &path,
+            "max-sandboxes = 7\nidle-timeout = \"2m\"\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.max_sandboxes, 7);
+        assert_eq!(config.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.max_lifetime, Duration::from_secs(4 * 3600));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_file_keys_are_reported_with_the_file() {
+        let dir = std::env::temp_dir().join(format!("berth-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("berth.toml");
+        std::fs::write(&path, "max-sandbox = 7\n").unwrap();
+        let error = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("berth.toml"), "{error}");
+        assert!(error.contains("max-sandbox"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
