@@ -1,0 +1,517 @@
+//! The `docker` backend: one hardened workstation container per learner, on the learner's own
+//! bridge network; each terminal tab is a `docker exec` with a TTY.
+//!
+//! The exec stream is hijacked by hand (see [`hijack_exec`]) rather than through bollard's
+//! decoder: with a TTY the stream is raw bytes, and a decoder that looks for multiplexing
+//! headers can be fooled by what a learner prints into buffering without bound.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ExecConfig, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{
+    Backend, SHELL_CHANNEL_CHUNKS, SandboxError, Shell, ShellEvent, ShellInput, TermSize,
+    Workstation,
+};
+use crate::config::{Config, Limits};
+use crate::session::LearnerId;
+
+pub const LABEL_OWNER: &str = "berth.owner";
+pub const LABEL_INSTANCE: &str = "berth.instance";
+pub const LABEL_ROLE: &str = "berth.role";
+
+const LEARNER_USER: &str = "learner";
+const LEARNER_HOME: &str = "/home/learner";
+const HOSTNAME: &str = "berth";
+
+/// Bytes read from the shell at once; with [`SHELL_CHANNEL_CHUNKS`] this bounds what berth holds.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An HTTP response head larger than this is not the engine talking.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// Name of a learner's workstation container. Learners' own objects are `berth-<id>-<name>`,
+/// so `berth-ws-…` can never collide with them.
+pub fn workstation_name(learner: &LearnerId) -> String {
+    format!("berth-ws-{learner}")
+}
+
+/// Name of the learner's bridge network.
+pub fn network_name(learner: &LearnerId) -> String {
+    format!("berth-{learner}")
+}
+
+pub struct DockerBackend {
+    docker: Docker,
+    endpoint: Endpoint,
+    image: String,
+    instance: String,
+    limits: Limits,
+    allow_egress: bool,
+}
+
+impl DockerBackend {
+    /// Connects to the engine (API version negotiated) and checks the workstation image.
+    pub async fn connect(config: &Config, instance: &str) -> Result<DockerBackend, SandboxError> {
+        let docker = Docker::connect_with_local_defaults()?
+            .negotiate_version()
+            .await
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        docker.ping().await?;
+        match docker.inspect_image(&config.image).await {
+            Ok(_) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(SandboxError::ImageMissing {
+                    image: config.image.clone(),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
+        Ok(DockerBackend {
+            docker,
+            endpoint: Endpoint::from_env(),
+            image: config.image.clone(),
+            instance: instance.to_owned(),
+            limits: config.limits.clone(),
+            allow_egress: config.allow_egress,
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn labels(&self, learner: &LearnerId, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_OWNER.to_owned(), learner.to_string()),
+            (LABEL_INSTANCE.to_owned(), self.instance.clone()),
+            (LABEL_ROLE.to_owned(), role.to_owned()),
+        ])
+    }
+
+    fn instance_filter(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
+        )])
+    }
+
+    async fn ensure_network(&self, learner: &LearnerId) -> Result<(), SandboxError> {
+        let request = NetworkCreateRequest {
+            name: network_name(learner),
+            driver: Some("bridge".to_owned()),
+            internal: Some(!self.allow_egress),
+            labels: Some(self.labels(learner, "network")),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Left from a sandbox of this learner being removed right now: reuse it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn container_body(&self, learner: &LearnerId) -> ContainerCreateBody {
+        let disk = self.limits.disk_mb;
+        let tmpfs = HashMap::from([
+            (
+                LEARNER_HOME.to_owned(),
+                format!("rw,nosuid,nodev,size={disk}m,uid=1000,gid=1000,mode=0755"),
+            ),
+            (
+                "/tmp".to_owned(),
+                format!("rw,nosuid,nodev,size={disk}m,mode=1777"),
+            ),
+        ]);
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            hostname: Some(HOSTNAME.to_owned()),
+            user: Some(LEARNER_USER.to_owned()),
+            working_dir: Some(LEARNER_HOME.to_owned()),
+            env: Some(shell_env()),
+            cmd: Some(vec!["sleep".to_owned(), "infinity".to_owned()]),
+            labels: Some(self.labels(learner, "workstation")),
+            host_config: Some(HostConfig {
+                privileged: Some(false),
+                // A non-root login shell needs no capability at all.
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                security_opt: Some(vec!["no-new-privileges".to_owned()]),
+                memory: Some(self.limits.memory_bytes),
+                memory_swap: Some(self.limits.memory_bytes),
+                pids_limit: Some(self.limits.pids),
+                nano_cpus: Some(self.limits.nano_cpus),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(tmpfs),
+                init: Some(true),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".to_owned()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_owned(), "1m".to_owned()),
+                        ("max-file".to_owned(), "1".to_owned()),
+                    ])),
+                }),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                }),
+                network_mode: Some(network_name(learner)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn create_container(&self, learner: &LearnerId) -> Result<String, SandboxError> {
+        let options = CreateContainerOptions {
+            name: Some(workstation_name(learner)),
+            ..Default::default()
+        };
+        let body = self.container_body(learner);
+        match self
+            .docker
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
+            Ok(created) => Ok(created.id),
+            // A workstation of this learner from a moment ago is still being removed.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                self.force_remove(&workstation_name(learner)).await?;
+                Ok(self.docker.create_container(Some(options), body).await?.id)
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) if message.contains("image") => Err(SandboxError::ImageMissing {
+                image: self.image.clone(),
+            }),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn force_remove(&self, container: &str) -> Result<(), SandboxError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(container, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+fn shell_env() -> Vec<String> {
+    [
+        "HOME=/home/learner",
+        "USER=learner",
+        "TERM=xterm-256color",
+        "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn ping(&self) -> Result<(), SandboxError> {
+        self.docker.ping().await?;
+        Ok(())
+    }
+
+    async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
+        self.ensure_network(learner).await?;
+        let id = self.create_container(learner).await?;
+        let workstation = DockerWorkstation {
+            docker: self.docker.clone(),
+            endpoint: self.endpoint.clone(),
+            id,
+            network: network_name(learner),
+        };
+        if let Err(error) = self
+            .docker
+            .start_container(
+                &workstation.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+        {
+            let _ = workstation.remove().await;
+            return Err(error.into());
+        }
+        Ok(Box::new(workstation))
+    }
+
+    async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(self.instance_filter()),
+                ..Default::default()
+            }))
+            .await?;
+        let mut removed = 0;
+        for container in containers {
+            if let Some(id) = container.id {
+                self.force_remove(&id).await?;
+                removed += 1;
+            }
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(self.instance_filter()),
+            }))
+            .await?;
+        for network in networks {
+            if let Some(id) = network.id {
+                self.docker.remove_network(&id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+pub struct DockerWorkstation {
+    docker: Docker,
+    endpoint: Endpoint,
+    id: String,
+    network: String,
+}
+
+#[async_trait]
+impl Workstation for DockerWorkstation {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                ExecConfig {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    cmd: Some(vec!["bash".to_owned(), "-l".to_owned()]),
+                    env: Some(shell_env()),
+                    user: Some(LEARNER_USER.to_owned()),
+                    working_dir: Some(LEARNER_HOME.to_owned()),
+                    privileged: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .id;
+        let version = self.docker.client_version();
+        let path = format!(
+            "/v{}.{}/exec/{exec}/start",
+            version.major_version, version.minor_version
+        );
+        let (early, stream) = self.endpoint.hijack(&path).await?;
+        let (reader, writer) = tokio::io::split(stream);
+        let (input_tx, input_rx) = mpsc::channel(SHELL_CHANNEL_CHUNKS);
+        let (events_tx, events_rx) = mpsc::channel(SHELL_CHANNEL_CHUNKS);
+        tokio::spawn(pump_output(
+            reader,
+            early,
+            events_tx,
+            self.docker.clone(),
+            exec.clone(),
+        ));
+        tokio::spawn(pump_input(writer, input_rx, self.docker.clone(), exec));
+        input_tx
+            .send(ShellInput::Resize(size))
+            .await
+            .map_err(|_| SandboxError::Shell("the shell ended at once".to_owned()))?;
+        Ok(Shell {
+            input: input_tx,
+            events: events_rx,
+        })
+    }
+
+    async fn remove(&self) -> Result<(), SandboxError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(&self.id, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        match self.docker.remove_network(&self.network).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Copies the shell's output into the channel; waits when the channel is full, so a shell
+/// that prints without end waits for the browser instead of filling berth's memory.
+async fn pump_output(
+    mut reader: impl AsyncRead + Unpin,
+    early: Bytes,
+    events: mpsc::Sender<ShellEvent>,
+    docker: Docker,
+    exec: String,
+) {
+    if !early.is_empty() && events.send(ShellEvent::Output(early)).await.is_err() {
+        return;
+    }
+    let mut buffer = vec![0u8; READ_CHUNK];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = Bytes::copy_from_slice(&buffer[..n]);
+                if events.send(ShellEvent::Output(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let code = docker
+        .inspect_exec(&exec)
+        .await
+        .ok()
+        .and_then(|inspect| inspect.exit_code);
+    let _ = events.send(ShellEvent::Exit(code)).await;
+}
+
+/// Writes keystrokes to the shell and passes resizes to the exec. When the tab goes away the
+/// channel closes, stdin closes, and the shell sees end of input.
+async fn pump_input(
+    mut writer: impl AsyncWrite + Unpin,
+    mut input: mpsc::Receiver<ShellInput>,
+    docker: Docker,
+    exec: String,
+) {
+    while let Some(message) = input.recv().await {
+        match message {
+            ShellInput::Data(bytes) => {
+                if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+            }
+            ShellInput::Resize(size) => {
+                let options = bollard::query_parameters::ResizeExecOptions {
+                    h: i32::from(size.rows),
+                    w: i32::from(size.cols),
+                };
+                if let Err(error) = docker.resize_exec(&exec, options).await {
+                    tracing::debug!(%error, "resize failed");
+                }
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Where the Docker engine listens, for the connections berth hijacks itself.
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
+
+impl Endpoint {
+    /// The same place bollard's local defaults connect to.
+    fn from_env() -> Endpoint {
+        match std::env::var("DOCKER_HOST") {
+            Ok(host) if host.starts_with("tcp://") => {
+                Endpoint::Tcp(host.trim_start_matches("tcp://").to_owned())
+            }
+            Ok(host) if host.starts_with("unix://") => {
+                Endpoint::Unix(PathBuf::from(host.trim_start_matches("unix://")))
+            }
+            _ => Endpoint::Unix(PathBuf::from("/var/run/docker.sock")),
+        }
+    }
+
+    async fn connect(&self) -> std::io::Result<Box<dyn Duplex>> {
+        Ok(match self {
+            Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            Endpoint::Tcp(address) => Box::new(tokio::net::TcpStream::connect(address).await?),
+        })
+    }
+
+    /// Starts an exec over a fresh connection and returns the raw stream after the upgrade,
+    /// with any bytes that arrived together with the response head.
+    async fn hijack(&self, path: &str) -> Result<(Bytes, Box<dyn Duplex>), SandboxError> {
+        let engine = |e: std::io::Error| SandboxError::Engine(e.to_string());
+        let mut stream = self.connect().await.map_err(engine)?;
+        let body = r#"{"Detach":false,"Tty":true}"#;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n\
+             Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.map_err(engine)?;
+        let mut head = Vec::with_capacity(1024);
+        let mut buffer = [0u8; 1024];
+        let end = loop {
+            let n = stream.read(&mut buffer).await.map_err(engine)?;
+            if n == 0 {
+                return Err(SandboxError::Engine(
+                    "the engine closed the exec connection".to_owned(),
+                ));
+            }
+            head.extend_from_slice(&buffer[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            if head.len() > MAX_RESPONSE_HEAD {
+                return Err(SandboxError::Engine("oversized exec response".to_owned()));
+            }
+        };
+        let status_line = String::from_utf8_lossy(&head[..end]);
+        let status_line = status_line.lines().next().unwrap_or_default();
+        let upgraded = status_line.contains(" 101 ") || status_line.contains(" 200 ");
+        if !upgraded {
+            let detail = String::from_utf8_lossy(&head[end..]).trim().to_owned();
+            return Err(SandboxError::Shell(format!("{status_line} {detail}")));
+        }
+        Ok((Bytes::copy_from_slice(&head[end..]), stream))
+    }
+}

@@ -1,0 +1,413 @@
+//! Sandboxes: each learner's workstation and the shells in it.
+//!
+//! A [`Backend`] makes workstations (a hardened container, or this machine for `local`); the
+//! [`Manager`] owns the live ones: one per learner, at most `max_sandboxes`, removed when idle,
+//! when their lifetime is over, and all of them when berth stops.
+
+pub mod docker;
+pub mod local;
+mod reaper;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::config::{Config, SandboxKind};
+use crate::session::LearnerId;
+use crate::terminal::tab::Tab;
+
+/// Terminal tabs a learner may open at once (`?tab=0` … `?tab=7`).
+pub const MAX_TABS: u32 = 8;
+
+/// A sandbox started ahead of a page's terminal that no terminal ever attaches to is removed
+/// after this long (a prefetch, a crawler with cookies, a closed tab).
+pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Bytes a backend may hold between the shell and berth, per shell. Small on purpose: when the
+/// browser is slow, the shell itself has to wait.
+pub const SHELL_CHANNEL_CHUNKS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermSize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+impl Default for TermSize {
+    fn default() -> Self {
+        TermSize { cols: 80, rows: 24 }
+    }
+}
+
+/// What berth sends to a shell.
+#[derive(Debug)]
+pub enum ShellInput {
+    Data(Bytes),
+    Resize(TermSize),
+}
+
+/// What a shell sends back. After `Exit` the channel closes.
+#[derive(Debug)]
+pub enum ShellEvent {
+    Output(Bytes),
+    Exit(Option<i64>),
+}
+
+/// A running shell: input goes in, output and finally the exit come out.
+pub struct Shell {
+    pub input: mpsc::Sender<ShellInput>,
+    pub events: mpsc::Receiver<ShellEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("berth is full right now: {0} learners are practising. Try again in a minute.")]
+    Full(usize),
+    #[error(
+        "the workstation image {image} is missing; build it with: images/workstation/build-offline.sh {image}"
+    )]
+    ImageMissing { image: String },
+    #[error("the Docker engine is not answering: {0}")]
+    Engine(String),
+    #[error(
+        "the local sandbox runs shells on this machine, so berth only allows it on a loopback address (listening on {0}); use --sandbox docker or --listen 127.0.0.1:8080"
+    )]
+    LocalNotOnLoopback(std::net::SocketAddr),
+    #[error("tab must be a number from 0 to {}", MAX_TABS - 1)]
+    BadTab,
+    #[error("this sandbox has ended")]
+    Ended,
+    #[error("cannot start a shell: {0}")]
+    Shell(String),
+}
+
+impl From<bollard::errors::Error> for SandboxError {
+    fn from(error: bollard::errors::Error) -> Self {
+        SandboxError::Engine(error.to_string())
+    }
+}
+
+/// Makes and removes workstations.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// `docker` or `local`, as the page and the log say it.
+    fn name(&self) -> &'static str;
+    /// Whether the backend can make workstations now (for `/readyz`).
+    async fn ping(&self) -> Result<(), SandboxError>;
+    async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError>;
+    /// Removes what an earlier run of this instance left behind; returns how many objects.
+    async fn remove_leftovers(&self) -> Result<usize, SandboxError>;
+}
+
+/// One learner's workstation.
+#[async_trait]
+pub trait Workstation: Send + Sync + 'static {
+    /// The container id, or a description for `local`.
+    fn id(&self) -> &str;
+    async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError>;
+    async fn remove(&self) -> Result<(), SandboxError>;
+}
+
+/// A learner's live workstation and its terminal tabs.
+pub struct Sandbox {
+    pub learner: LearnerId,
+    workstation: Box<dyn Workstation>,
+    created: Instant,
+    deadline: Instant,
+    last_activity: Mutex<Instant>,
+    attached: AtomicUsize,
+    ever_attached: AtomicBool,
+    tabs: tokio::sync::Mutex<HashMap<u32, Arc<Tab>>>,
+}
+
+impl Sandbox {
+    pub fn workstation_id(&self) -> &str {
+        self.workstation.id()
+    }
+
+    /// Time left before the lifetime limit removes this sandbox.
+    pub fn expires_in(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    pub fn touch(&self) {
+        *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_activity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Counts a terminal socket as attached until the guard drops.
+    pub fn attach_guard(self: &Arc<Self>) -> AttachGuard {
+        self.attached.fetch_add(1, Ordering::SeqCst);
+        self.ever_attached.store(true, Ordering::SeqCst);
+        self.touch();
+        AttachGuard(self.clone())
+    }
+
+    /// The shell of tab `number`, started when there is none (or the last one exited).
+    pub async fn tab(&self, number: u32, size: TermSize) -> Result<Arc<Tab>, SandboxError> {
+        if number >= MAX_TABS {
+            return Err(SandboxError::BadTab);
+        }
+        let mut tabs = self.tabs.lock().await;
+        if let Some(tab) = tabs.get(&number).filter(|tab| !tab.has_exited()) {
+            return Ok(tab.clone());
+        }
+        let shell = self.workstation.attach_shell(size).await?;
+        let tab = Tab::start(shell);
+        tabs.insert(number, tab.clone());
+        Ok(tab)
+    }
+
+    async fn end(&self, reason: &str) {
+        for (_, tab) in self.tabs.lock().await.drain() {
+            tab.end(reason);
+        }
+        if let Err(error) = self.workstation.remove().await {
+            tracing::warn!(learner = %self.learner, %error, "could not remove workstation");
+        }
+    }
+}
+
+/// While alive, the sandbox has a terminal attached and is not idle.
+pub struct AttachGuard(Arc<Sandbox>);
+
+impl Drop for AttachGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.attached.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+type Slot = Arc<OnceCell<Arc<Sandbox>>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub alive: usize,
+    pub max: usize,
+    pub attached: usize,
+    pub created_total: u64,
+    pub refused_total: u64,
+}
+
+/// Owns every live sandbox.
+pub struct Manager {
+    backend: Arc<dyn Backend>,
+    max_sandboxes: usize,
+    idle_timeout: Duration,
+    max_lifetime: Duration,
+    slots: Mutex<HashMap<LearnerId, Slot>>,
+    created_total: AtomicU64,
+    refused_total: AtomicU64,
+}
+
+impl Manager {
+    pub fn new(backend: Arc<dyn Backend>, config: &Config) -> Arc<Manager> {
+        Arc::new(Manager {
+            backend,
+            max_sandboxes: config.max_sandboxes,
+            idle_timeout: config.idle_timeout,
+            max_lifetime: config.max_lifetime,
+            slots: Mutex::new(HashMap::new()),
+            created_total: AtomicU64::new(0),
+            refused_total: AtomicU64::new(0),
+        })
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<LearnerId, Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when this learner has no sandbox and a new one would be refused.
+    pub fn would_refuse(&self, learner: &LearnerId) -> bool {
+        let slots = self.slots();
+        !slots.contains_key(learner) && slots.len() >= self.max_sandboxes
+    }
+
+    /// The learner's live sandbox, if any.
+    pub fn get(&self, learner: &LearnerId) -> Option<Arc<Sandbox>> {
+        self.slots()
+            .get(learner)
+            .and_then(|slot| slot.get().cloned())
+    }
+
+    /// The learner's sandbox, created on first use. Concurrent callers for one learner share
+    /// one creation.
+    pub async fn get_or_create(&self, learner: &LearnerId) -> Result<Arc<Sandbox>, SandboxError> {
+        let slot = {
+            let mut slots = self.slots();
+            match slots.get(learner) {
+                Some(slot) => slot.clone(),
+                None if slots.len() >= self.max_sandboxes => {
+                    self.refused_total.fetch_add(1, Ordering::Relaxed);
+                    return Err(SandboxError::Full(slots.len()));
+                }
+                None => {
+                    let slot = Slot::default();
+                    slots.insert(learner.clone(), slot.clone());
+                    slot
+                }
+            }
+        };
+        let created = slot
+            .get_or_try_init(|| async {
+                let started = Instant::now();
+                let workstation = self.backend.create(learner).await?;
+                self.created_total.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    %learner,
+                    workstation = workstation.id(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "sandbox created"
+                );
+                let now = Instant::now();
+                Ok(Arc::new(Sandbox {
+                    learner: learner.clone(),
+                    workstation,
+                    created: now,
+                    deadline: now + self.max_lifetime,
+                    last_activity: Mutex::new(now),
+                    attached: AtomicUsize::new(0),
+                    ever_attached: AtomicBool::new(false),
+                    tabs: tokio::sync::Mutex::new(HashMap::new()),
+                }))
+            })
+            .await;
+        match created {
+            Ok(sandbox) => Ok(sandbox.clone()),
+            Err(error) => {
+                let mut slots = self.slots();
+                if slots.get(learner).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    slots.remove(learner);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts the learner's sandbox in the background, so that the terminal a page is about to
+    /// open finds it ready. Does nothing when berth is full or the sandbox exists.
+    pub fn prewarm(self: &Arc<Self>, learner: &LearnerId) {
+        if self.would_refuse(learner) || self.slots().contains_key(learner) {
+            return;
+        }
+        let manager = self.clone();
+        let learner = learner.clone();
+        tokio::spawn(async move {
+            if let Err(error) = manager.get_or_create(&learner).await {
+                tracing::debug!(%learner, %error, "prewarm failed");
+            }
+        });
+    }
+
+    /// Removes the learner's sandbox (its terminals are told why).
+    pub async fn remove(&self, learner: &LearnerId, reason: &str) {
+        let slot = self.slots().remove(learner);
+        if let Some(sandbox) = slot.and_then(|slot| slot.get().cloned()) {
+            tracing::info!(%learner, reason, "removing sandbox");
+            sandbox.end(reason).await;
+        }
+    }
+
+    /// Removes every sandbox; called on shutdown.
+    pub async fn remove_all(&self) {
+        let learners: Vec<LearnerId> = self.slots().keys().cloned().collect();
+        let removals = learners
+            .iter()
+            .map(|learner| self.remove(learner, "berth is shutting down"));
+        futures_util::future::join_all(removals).await;
+    }
+
+    pub fn stats(&self) -> Stats {
+        let slots = self.slots();
+        let attached = slots
+            .values()
+            .filter_map(|slot| slot.get())
+            .map(|sandbox| sandbox.attached.load(Ordering::SeqCst))
+            .sum();
+        Stats {
+            alive: slots.len(),
+            max: self.max_sandboxes,
+            attached,
+            created_total: self.created_total.load(Ordering::Relaxed),
+            refused_total: self.refused_total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts the task that removes idle and expired sandboxes.
+    pub fn spawn_reaper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        reaper::spawn(Arc::downgrade(self))
+    }
+
+    /// Sandboxes that are due for removal now, with the reason.
+    fn due(&self) -> Vec<(LearnerId, &'static str)> {
+        self.slots()
+            .iter()
+            .filter_map(|(learner, slot)| slot.get().map(|sandbox| (learner, sandbox)))
+            .filter_map(|(learner, sandbox)| {
+                if sandbox.created.elapsed() >= self.max_lifetime {
+                    Some((learner.clone(), "the sandbox reached its maximum lifetime"))
+                } else if sandbox.attached.load(Ordering::SeqCst) > 0 {
+                    None
+                } else if sandbox.idle_for() >= self.idle_timeout {
+                    Some((learner.clone(), "the sandbox was idle too long"))
+                } else if !sandbox.ever_attached.load(Ordering::SeqCst)
+                    && sandbox.idle_for() >= UNCLAIMED_TIMEOUT.min(self.idle_timeout)
+                {
+                    Some((learner.clone(), "no terminal ever attached to the sandbox"))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn tick(&self) -> Duration {
+        let shortest = self.idle_timeout.min(self.max_lifetime);
+        (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
+    }
+}
+
+/// Picks and prepares the backend the configuration asks for.
+pub async fn backend_for(
+    config: &Config,
+    instance: &str,
+) -> Result<Arc<dyn Backend>, SandboxError> {
+    let local = || -> Result<Arc<dyn Backend>, SandboxError> {
+        if !config.listen.ip().is_loopback() {
+            return Err(SandboxError::LocalNotOnLoopback(config.listen));
+        }
+        Ok(Arc::new(local::LocalBackend::new()))
+    };
+    match config.sandbox {
+        SandboxKind::Local => local(),
+        SandboxKind::Docker => Ok(Arc::new(
+            docker::DockerBackend::connect(config, instance).await?,
+        )),
+        SandboxKind::Auto => match docker::DockerBackend::connect(config, instance).await {
+            Ok(backend) => Ok(Arc::new(backend)),
+            Err(reason) => {
+                tracing::warn!(%reason, "docker backend unavailable, trying local");
+                local().map_err(|_| reason)
+            }
+        },
+    }
+}
