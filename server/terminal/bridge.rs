@@ -1,0 +1,287 @@
+//! One terminal socket: checks who is asking, finds (or starts) the learner's sandbox and the
+//! tab's shell, then runs two loops: browser → shell in this task, shell → browser in a
+//! writer task, so a browser that reads slowly never delays its own Ctrl-C.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
+use super::tab::{Subscription, TabEvent};
+use crate::AppState;
+use crate::sandbox::{SandboxError, TermSize};
+use crate::session::{LearnerId, secret_from_headers};
+
+/// Largest message a browser may send (a big paste); larger ones close the socket.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Keystrokes are handed to the shell in pieces no larger than this.
+const INPUT_PIECE: usize = 16 * 1024;
+
+/// A browser that neither reads nor answers for this long is gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// WebSocket close codes (RFC 6455 and the IANA registry).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_INTERNAL: u16 = 1011;
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+#[derive(Debug, Deserialize)]
+pub struct TerminalQuery {
+    tab: Option<String>,
+    cols: Option<u16>,
+    rows: Option<u16>,
+}
+
+/// `GET /ws/terminal`: 401 without a session, 403 from a foreign origin, else the socket.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TerminalQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open a terminal\n",
+        )
+            .into_response();
+    }
+    let Some(secret) = secret_from_headers(&headers) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "no session: open a lesson page first\n",
+        )
+            .into_response();
+    };
+    let learner = LearnerId::from_secret(&secret);
+    let tab = query.tab.as_deref().unwrap_or("0").parse::<u32>().ok();
+    let size = match (query.cols, query.rows) {
+        (Some(cols), Some(rows)) if (2..=1000).contains(&cols) && (1..=500).contains(&rows) => {
+            TermSize { cols, rows }
+        }
+        _ => TermSize::default(),
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| serve(socket, state, learner, tab, size))
+}
+
+/// The Origin of a browser's request must be this server (or a configured origin). Clients
+/// that are not browsers send no Origin and cannot be tricked into using a cookie anyway.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn send_control(sink: &mut Sink, message: &ServerMessage) -> bool {
+    let text = Message::Text(Utf8Bytes::from(message.to_json()));
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(text)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.chars().take(100).collect::<String>()),
+    };
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+}
+
+async fn refuse(mut sink: Sink, error: &SandboxError) {
+    let code = match error {
+        SandboxError::Full(_) => CLOSE_TRY_AGAIN_LATER,
+        SandboxError::BadTab => CLOSE_NORMAL,
+        _ => CLOSE_INTERNAL,
+    };
+    send_control(&mut sink, &ServerMessage::error(error.to_string())).await;
+    close(&mut sink, code, "").await;
+}
+
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    learner: LearnerId,
+    tab: Option<u32>,
+    size: TermSize,
+) {
+    let (sink, mut stream) = socket.split();
+    let Some(tab_number) = tab else {
+        return refuse(sink, &SandboxError::BadTab).await;
+    };
+    let sandbox = match state.sandboxes.get_or_create(&learner).await {
+        Ok(sandbox) => sandbox,
+        Err(error) => {
+            tracing::info!(%learner, %error, "terminal refused");
+            return refuse(sink, &error).await;
+        }
+    };
+    let tab = match sandbox.tab(tab_number, size).await {
+        Ok(tab) => tab,
+        Err(error) => {
+            tracing::warn!(%learner, %error, "cannot open a shell");
+            return refuse(sink, &error).await;
+        }
+    };
+    let _attached = sandbox.attach_guard();
+    let ready = ServerMessage::Ready {
+        backend: state.sandboxes.backend_name(),
+        tab: tab_number,
+        expires_in: sandbox.expires_in().as_secs(),
+    };
+    let (control, control_rx) = mpsc::channel(16);
+    let mut writer = tokio::spawn(write_to_browser(sink, ready, tab.subscribe(), control_rx));
+
+    loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            _ = &mut writer => return,
+        };
+        match message {
+            Some(Ok(Message::Binary(bytes))) => {
+                sandbox.touch();
+                for piece in bytes.chunks(INPUT_PIECE) {
+                    tab.write(bytes.slice_ref(piece)).await;
+                }
+            }
+            Some(Ok(Message::Text(text))) => match parse_client_message(text.as_str()) {
+                Ok(ClientMessage::Resize { cols, rows }) => {
+                    tab.resize(TermSize { cols, rows }).await;
+                }
+                Err(reason) => {
+                    let _ = control.send(ServerMessage::error(reason)).await;
+                }
+            },
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Err(error)) => {
+                // Oversized or malformed frames end up here; the shell stays for a reconnect.
+                tracing::debug!(%learner, %error, "terminal socket error");
+                break;
+            }
+        }
+    }
+    writer.abort();
+}
+
+/// Sends `ready`, the replay, then live output and control messages until the shell ends.
+async fn write_to_browser(
+    mut sink: Sink,
+    ready: ServerMessage,
+    mut subscription: Subscription,
+    mut control: mpsc::Receiver<ServerMessage>,
+) {
+    if !send_control(&mut sink, &ready).await {
+        return;
+    }
+    let replay = std::mem::take(&mut subscription.replay);
+    if !replay.is_empty() && !send_binary(&mut sink, replay).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            Some(message) = control.recv() => {
+                if !send_control(&mut sink, &message).await {
+                    return;
+                }
+            }
+            event = subscription.events.recv() => match event {
+                Some(TabEvent::Output(bytes)) => {
+                    if !send_binary(&mut sink, bytes).await {
+                        return;
+                    }
+                }
+                Some(TabEvent::Exit(code)) => {
+                    send_control(&mut sink, &ServerMessage::Exit { code }).await;
+                    return close(&mut sink, CLOSE_NORMAL, "shell exited").await;
+                }
+                Some(TabEvent::Ended(reason)) => {
+                    send_control(&mut sink, &ServerMessage::error(format!("Sandbox ended: {reason}."))).await;
+                    send_control(&mut sink, &ServerMessage::Exit { code: None }).await;
+                    return close(&mut sink, CLOSE_NORMAL, "sandbox ended").await;
+                }
+                None => {
+                    let message = "This terminal was opened in another window.";
+                    send_control(&mut sink, &ServerMessage::error(message)).await;
+                    return close(&mut sink, CLOSE_NORMAL, "replaced").await;
+                }
+            },
+        }
+    }
+}
+
+async fn send_binary(sink: &mut Sink, bytes: bytes::Bytes) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Binary(bytes))).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn origin_must_be_this_server_or_configured() {
+        let none: Vec<String> = Vec::new();
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://learn.example.org"), "learn.example.org"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("null"), "127.0.0.1:8080"),
+            &none
+        ));
+        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &none));
+        let configured = vec!["https://learn.example.org".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("https://learn.example.org"), "berth:8080"),
+            &configured
+        ));
+    }
+}
