@@ -1,0 +1,218 @@
+// The lesson page's entry module: starts the terminal, wires the Run / Copy buttons, hints,
+// exercise cards, the divider and the focus shortcut. The page's HTML contract (ids, classes,
+// data attributes) is described in the lessons templates.
+
+import { TerminalConnection, createTerminal } from "./terminal.js";
+import { initDivider, initFocusShortcut, isFocusShortcut } from "./layout.js";
+
+/** English fallbacks; the page supplies the learner's language in #berth-strings. */
+const DEFAULT_STRINGS = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Connection lost, reconnecting…",
+  ended: "The session ended.",
+  full: "Every sandbox is in use right now. Trying again shortly…",
+  copied: "Copied",
+  exited: "The shell exited.",
+  backend_docker: "your own container",
+  backend_local: "a shell on this machine",
+  check_passed: "Done",
+  check_failed: "Not yet",
+  check_pending: "Not checked yet",
+  restart: "Start a new shell",
+  focus_hint: "switch lesson ⇄ terminal",
+  resize_divider: "Resize lesson and terminal",
+};
+
+const COPIED_FOR_MS = 1500;
+
+function readStrings() {
+  const element = document.getElementById("berth-strings");
+  let strings = {};
+  try {
+    strings = element ? JSON.parse(element.textContent) : {};
+  } catch {
+    // A broken strings block must not take the terminal down with it.
+  }
+  return { ...DEFAULT_STRINGS, ...strings };
+}
+
+const strings = readStrings();
+const body = document.body;
+
+function statusText(state, detail) {
+  switch (state) {
+    case "connecting":
+      return strings.connecting;
+    case "connected": {
+      const backend = strings[`backend_${body.dataset.backend}`];
+      return backend ? `${strings.connected} — ${backend}` : strings.connected;
+    }
+    case "reconnecting":
+      return strings.reconnecting;
+    case "full":
+      return detail.message || strings.full;
+    case "exited": {
+      const code = detail.code ?? "";
+      return strings.exited.includes("{code}") ? strings.exited.replace("{code}", code) : strings.exited;
+    }
+    case "error":
+      return detail.message || strings.ended;
+    default:
+      return "";
+  }
+}
+
+function startTerminal(pane, container, status) {
+  const { term, fit } = createTerminal(container);
+
+  const restart = document.createElement("button");
+  restart.type = "button";
+  restart.className = "terminal-restart";
+  restart.textContent = strings.restart;
+  restart.hidden = true;
+  status.after(restart);
+
+  const hint = document.createElement("p");
+  hint.className = "terminal-hint";
+  const kbd = (text) => Object.assign(document.createElement("kbd"), { textContent: text });
+  hint.append(kbd("Ctrl"), "+", kbd("`"), ` ${strings.focus_hint}`);
+  restart.after(hint);
+
+  const connection = new TerminalConnection({
+    term,
+    onState(state, detail) {
+      const text = statusText(state, detail);
+      // Rewriting the same words would make screen readers announce them again.
+      if (status.textContent !== text) status.textContent = text;
+      pane.dataset.connection = state;
+      restart.hidden = state !== "exited";
+    },
+    onControl(message) {
+      if (message.type === "check") showCheck(message);
+    },
+  });
+  restart.addEventListener("click", () => {
+    connection.reconnectNow();
+    term.focus();
+  });
+
+  // Ctrl+` is ours: keep xterm from sending it to the shell.
+  term.attachCustomKeyEventHandler((event) => !isFocusShortcut(event));
+
+  // Fit once per frame at most while the pane is being resized; xterm's onResize then tells the
+  // server the new size.
+  let fitQueued = false;
+  const refit = () => {
+    if (fitQueued) return;
+    fitQueued = true;
+    requestAnimationFrame(() => {
+      fitQueued = false;
+      if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
+    });
+  };
+  new ResizeObserver(refit).observe(container);
+  window.addEventListener("resize", refit);
+  if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
+  // Web fonts may arrive after the first fit and change the cell size.
+  document.fonts?.ready.then(refit);
+
+  connection.connect();
+  return { term, fit, connection };
+}
+
+function showCheck({ exercise, passed, message }) {
+  const card = document.querySelector(`.exercise[data-exercise="${CSS.escape(String(exercise))}"]`);
+  if (!card) return;
+  card.dataset.state = passed ? "passed" : "failed";
+  const status = card.querySelector(".exercise-status");
+  if (!status) return;
+  const label = document.createElement("strong");
+  label.textContent = passed ? strings.check_passed : strings.check_failed;
+  status.replaceChildren(label);
+  if (message) status.append(` ${message}`);
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // No clipboard API outside a secure context (plain http on a LAN address): the old way.
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch {
+      copied = false;
+    }
+    area.remove();
+    return copied;
+  }
+}
+
+function wireLesson(lesson, terminal) {
+  lesson.addEventListener("click", async (event) => {
+    const button = event.target.closest("button");
+    if (!button || !lesson.contains(button)) return;
+
+    if (button.classList.contains("code-run") && terminal) {
+      terminal.connection.run(button.dataset.command ?? "");
+      terminal.term.focus();
+      document.getElementById("terminal-pane")?.scrollIntoView({ block: "nearest" });
+    } else if (button.classList.contains("code-copy")) {
+      if (!(await copyText(button.dataset.command ?? ""))) return;
+      const label = button.dataset.label ?? button.textContent;
+      button.dataset.label = label;
+      button.textContent = strings.copied;
+      button.classList.add("is-copied");
+      clearTimeout(Number(button.dataset.timer));
+      button.dataset.timer = String(
+        setTimeout(() => {
+          button.textContent = label;
+          button.classList.remove("is-copied");
+        }, COPIED_FOR_MS),
+      );
+    } else if (button.classList.contains("exercise-hint-toggle")) {
+      const hint = button.closest(".exercise")?.querySelector(".exercise-hint");
+      if (!hint) return;
+      hint.hidden = !hint.hidden;
+      button.setAttribute("aria-expanded", String(!hint.hidden));
+    }
+  });
+}
+
+function main() {
+  const lesson = document.getElementById("lesson");
+  const pane = document.getElementById("terminal-pane");
+  const container = document.getElementById("terminal");
+  const status = document.getElementById("terminal-status");
+  const terminal = pane && container && status ? startTerminal(pane, container, status) : null;
+
+  if (lesson) wireLesson(lesson, terminal);
+
+  const layout = document.querySelector(".layout");
+  const divider = document.querySelector(".layout > .divider");
+  if (layout && divider) initDivider(layout, divider, strings.resize_divider);
+  if (lesson && pane && terminal) {
+    initFocusShortcut({ lesson, terminalPane: pane, focusTerminal: () => terminal.term.focus() });
+  }
+
+  // For tests and for the curious in devtools.
+  window.berth = {
+    term: terminal?.term ?? null,
+    fit: terminal?.fit ?? null,
+    connection: terminal?.connection ?? null,
+    get state() {
+      return terminal?.connection.state ?? null;
+    },
+  };
+}
+
+main();
