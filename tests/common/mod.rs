@@ -1,0 +1,293 @@
+//! Test helpers: a real berth on 127.0.0.1:0, real HTTP and WebSocket clients, and the real
+//! Docker engine where a test needs one.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth::config::{Config, SandboxKind};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Long enough for a cold container on a busy CI machine, short enough to fail a hung test.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub data_dir: PathBuf,
+    running: Option<berth::Running>,
+}
+
+/// A fresh data dir per server, so each test has its own instance id.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "berth-test-{name}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn test_config(kind: SandboxKind) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        sandbox: kind,
+        data_dir: temp_dir("data"),
+        ..Config::default()
+    }
+}
+
+pub async fn start_with(config: Config) -> TestServer {
+    let data_dir = config.data_dir.clone();
+    let running = berth::start(config).await.expect("berth starts");
+    let addr = running.local_addr;
+    TestServer {
+        base: format!("http://{addr}"),
+        addr,
+        data_dir,
+        running: Some(running),
+    }
+}
+
+/// berth with the local backend (a shell on this machine).
+pub async fn start_local() -> TestServer {
+    start_with(test_config(SandboxKind::Local)).await
+}
+
+/// berth with the docker backend; fails (never skips) when the engine or image is missing.
+pub async fn start_docker() -> TestServer {
+    start_docker_with(|_| {}).await
+}
+
+pub async fn start_docker_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = test_config(SandboxKind::Docker);
+    tweak(&mut config);
+    start_with(config).await
+}
+
+impl TestServer {
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn state(&self) -> &berth::AppState {
+        &self.running.as_ref().unwrap().state
+    }
+
+    /// A new learner: the session cookie a first page view hands out.
+    pub async fn new_learner(&self) -> String {
+        let response = self.client().get(self.url("/")).send().await.unwrap();
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .find(|value| value.starts_with("berth_session="))
+            .expect("the first page sets a session cookie");
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws/terminal{query}", self.addr)
+    }
+
+    /// Opens a terminal as a browser on this server's page would.
+    pub async fn terminal(&self, cookie: &str, query: &str) -> Term {
+        let mut request = self.ws_url(query).into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+        headers.insert("origin", HeaderValue::from_str(&self.base).unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("terminal socket opens");
+        Term {
+            ws,
+            output: Vec::new(),
+            controls: Vec::new(),
+        }
+    }
+
+    /// Opens a terminal and waits for the shell prompt.
+    pub async fn shell(&self, cookie: &str, query: &str) -> Term {
+        let mut term = self.terminal(cookie, query).await;
+        term.expect_control("ready").await;
+        term.read_until("$ ").await;
+        term
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A terminal socket seen from the browser's side.
+pub struct Term {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Everything printed so far, not yet consumed by `read_until`.
+    pub output: Vec<u8>,
+    /// Control messages received so far.
+    pub controls: Vec<serde_json::Value>,
+}
+
+impl Term {
+    pub async fn send(&mut self, text: &str) {
+        self.ws
+            .send(Message::Binary(text.as_bytes().to_vec().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_control(&mut self, json: &str) {
+        self.ws.send(Message::Text(json.into())).await.unwrap();
+    }
+
+    /// Receives one frame (or None when the socket closed), recording it.
+    pub async fn next_frame(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.ws.next()).await {
+            Err(_) => panic!(
+                "nothing from the terminal within {WAIT:?}; output so far: {:?}",
+                String::from_utf8_lossy(&self.output)
+            ),
+            Ok(None) | Ok(Some(Err(_))) => None,
+            Ok(Some(Ok(message))) => {
+                match &message {
+                    Message::Binary(bytes) => self.output.extend_from_slice(bytes),
+                    Message::Text(text) => self
+                        .controls
+                        .push(serde_json::from_str(text.as_str()).expect("control is JSON")),
+                    _ => {}
+                }
+                Some(message)
+            }
+        }
+    }
+
+    /// The next frame, raw (binary frames are also recorded in `output`).
+    pub async fn ws_frame(&mut self) -> Message {
+        self.next_frame().await.expect("socket open")
+    }
+
+    /// Reads until `needle` appears in the output; returns everything up to and including it.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        loop {
+            let text = String::from_utf8_lossy(&self.output).into_owned();
+            if let Some(at) = text.find(needle) {
+                let end = at + needle.len();
+                let consumed = text[..end].to_owned();
+                self.output = text.as_bytes()[end..].to_vec();
+                return consumed;
+            }
+            if self.next_frame().await.is_none() {
+                panic!("socket closed before {needle:?}; output: {text:?}");
+            }
+        }
+    }
+
+    /// Waits for a control message of this type and returns it.
+    pub async fn expect_control(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            if let Some(at) = self.controls.iter().position(|c| c["type"] == kind) {
+                return self.controls.remove(at);
+            }
+            if self.next_frame().await.is_none() {
+                panic!(
+                    "socket closed before a {kind} message; got {:?}",
+                    self.controls
+                );
+            }
+        }
+    }
+
+    /// Runs a command and returns what it printed, as plain text (between two markers, so
+    /// prompts and the echoed command line are left out).
+    pub async fn run(&mut self, command: &str) -> String {
+        let marker = format!("M{}", rand_suffix());
+        self.send(&format!("echo {marker}-A; {command}; echo {marker}-B\r"))
+            .await;
+        // The echoed command line has the markers followed by `;`, the output by a line end.
+        self.read_until(&format!("{marker}-A\r\n")).await;
+        let output = self.read_until(&format!("{marker}-B\r\n")).await;
+        plain(output.trim_end_matches(&format!("{marker}-B\r\n")))
+            .trim()
+            .to_owned()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Terminal output as a person reads it: escape sequences (colours, modes) removed.
+pub fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // CSI: parameters and intermediates, then one final byte in @..~
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Opens a terminal socket with the given headers and returns the HTTP status of the refusal.
+pub async fn refused_status(url: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected a refusal, but the socket opened"),
+    }
+}
+
+/// The real Docker engine, for reading back what berth did.
+pub async fn docker() -> bollard::Docker {
+    bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .expect("a Docker engine answers (scripts/test starts one)")
+}

@@ -1,0 +1,263 @@
+//! The docker backend's workstations, read back from the real engine: hardening, isolation
+//! between learners, limits, and every way a sandbox ends.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use berth::session::LearnerId;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
+use common::{docker, start_docker, start_docker_with};
+
+fn learner_of(cookie: &str) -> LearnerId {
+    LearnerId::from_secret(cookie.trim_start_matches("berth_session="))
+}
+
+async fn containers_labelled(label: &str) -> Vec<bollard::models::ContainerSummary> {
+    docker()
+        .await
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_owned(),
+                vec![label.to_owned()],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_workstation_is_hardened_as_designed() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    let learner = learner_of(&cookie);
+    let sandbox = server.state().sandboxes.get(&learner).unwrap();
+    let inspect = docker()
+        .await
+        .inspect_container(sandbox.workstation_id(), None::<InspectContainerOptions>)
+        .await
+        .unwrap();
+    let config = inspect.config.unwrap();
+    let host = inspect.host_config.unwrap();
+    assert_eq!(config.user.as_deref(), Some("learner"));
+    assert_eq!(config.hostname.as_deref(), Some("berth"));
+    let labels = config.labels.unwrap();
+    assert_eq!(labels["berth.owner"], learner.to_string());
+    assert_eq!(labels["berth.instance"].len(), 12);
+    assert_eq!(host.privileged, Some(false));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert!(host.cap_add.unwrap_or_default().is_empty());
+    assert!(
+        host.security_opt
+            .unwrap()
+            .iter()
+            .any(|o| o.starts_with("no-new-privileges"))
+    );
+    assert_eq!(host.memory, Some(512 * 1024 * 1024));
+    assert_eq!(host.memory_swap, host.memory);
+    assert_eq!(host.pids_limit, Some(256));
+    assert_eq!(host.nano_cpus, Some(1_000_000_000));
+    assert_eq!(host.readonly_rootfs, Some(true));
+    let tmpfs = host.tmpfs.unwrap();
+    assert!(tmpfs["/home/learner"].contains("size=256m"));
+    assert!(tmpfs["/tmp"].contains("size=256m"));
+    let log = host.log_config.unwrap();
+    assert_eq!(log.typ.as_deref(), Some("json-file"));
+    assert_eq!(log.config.unwrap()["max-size"], "1m");
+    assert_eq!(
+        host.restart_policy.unwrap().name,
+        Some(bollard::models::RestartPolicyNameEnum::NO)
+    );
+    assert!(host.binds.unwrap_or_default().is_empty());
+    assert!(host.pid_mode.unwrap_or_default().is_empty());
+    assert!(host.ipc_mode.unwrap_or_default() != "host");
+    let network = format!("berth-{learner}");
+    assert_eq!(host.network_mode.as_deref(), Some(network.as_str()));
+    let net = docker()
+        .await
+        .inspect_network(
+            &network,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(net.internal, Some(true), "no egress unless --allow-egress");
+    assert_eq!(net.labels.unwrap()["berth.owner"], learner.to_string());
+
+    // And from inside: no capabilities, no way to become root.
+    assert_eq!(term.run("id -u").await, "1000");
+    assert_eq!(
+        term.run("grep CapEff /proc/self/status").await,
+        "CapEff:\t0000000000000000"
+    );
+    assert_eq!(
+        term.run("grep NoNewPrivs /proc/self/status").await,
+        "NoNewPrivs:\t1"
+    );
+    assert!(
+        term.run("touch /usr/x 2>&1")
+            .await
+            .contains("Read-only file system")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_learners_get_two_workstations_that_cannot_see_each_other() {
+    let server = start_docker().await;
+    let alice = server.new_learner().await;
+    let bob = server.new_learner().await;
+    let mut a = server.shell(&alice, "?cols=200&rows=50").await;
+    let mut b = server.shell(&bob, "?cols=200&rows=50").await;
+    let a_id = server.state().sandboxes.get(&learner_of(&alice)).unwrap();
+    let b_id = server.state().sandboxes.get(&learner_of(&bob)).unwrap();
+    assert_ne!(a_id.workstation_id(), b_id.workstation_id());
+
+    a.run("echo alice-secret > ~/diary.txt; sleep 600 & echo started")
+        .await;
+    assert_eq!(
+        b.run("ls ~/diary.txt 2>&1 | grep -c 'No such file'").await,
+        "1"
+    );
+    assert_eq!(b.run("ls -A ~ | wc -l").await, "0");
+    assert_eq!(
+        b.run("grep -rls alice-secret /home /tmp | wc -l").await,
+        "0"
+    );
+    assert_eq!(b.run("pgrep -c -f 'sleep 600' || true").await, "0");
+    assert_eq!(a.run("pgrep -c -f 'sleep 600'").await, "1");
+    // Not even over the network: each learner has their own bridge.
+    let a_ip = a.run("hostname -i").await;
+    let reach = b
+        .run(&format!(
+            "curl -s -m 2 http://{a_ip}:1/ >/dev/null; echo $?"
+        ))
+        .await;
+    assert_ne!(reach, "0");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sandboxes_are_removed_after_the_idle_timeout() {
+    let server = start_docker_with(|config| config.idle_timeout = Duration::from_secs(2)).await;
+    let cookie = server.new_learner().await;
+    let learner = learner_of(&cookie);
+    let term = server.shell(&cookie, "").await;
+    let id = server
+        .state()
+        .sandboxes
+        .get(&learner)
+        .unwrap()
+        .workstation_id()
+        .to_owned();
+    // Attached: not idle, whatever the clock says.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(server.state().sandboxes.get(&learner).is_some());
+    term.close().await;
+    let state = server.state().clone();
+    wait_until("idle sandbox removed", async || {
+        state.sandboxes.get(&learner).is_none()
+    })
+    .await;
+    wait_until("container gone", async || {
+        docker()
+            .await
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+            .is_err()
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sandbox_ends_at_its_maximum_lifetime_and_the_terminal_hears_why() {
+    let server = start_docker_with(|config| config.max_lifetime = Duration::from_secs(3)).await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "").await;
+    let error = term.expect_control("error").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum lifetime"),
+        "{error}"
+    );
+    term.expect_control("exit").await;
+    assert!(server.state().sandboxes.get(&learner_of(&cookie)).is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_next_learner_past_max_sandboxes_is_told_to_try_again() {
+    let server = start_docker_with(|config| config.max_sandboxes = 1).await;
+    let first = server.new_learner().await;
+    let second = server.new_learner().await;
+    let _term = server.shell(&first, "").await;
+    let mut refused = server.terminal(&second, "").await;
+    let error = refused.expect_control("error").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("full") && message.contains("Try again in a minute"),
+        "{message}"
+    );
+    let page = server
+        .client()
+        .get(server.url("/en/01-first-container"))
+        .header("cookie", &second)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("full-banner"), "the page says berth is full");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn leftovers_of_this_instance_are_removed_at_start_up() {
+    let first = start_docker().await;
+    let cookie = first.new_learner().await;
+    let _term = first.shell(&cookie, "").await;
+    let data_dir = first.data_dir.clone();
+    let instance = std::fs::read_to_string(data_dir.join("instance-id")).unwrap();
+    let label = format!("berth.instance={instance}");
+    assert_eq!(containers_labelled(&label).await.len(), 1);
+    // A crash: the server goes away without cleaning up.
+    std::mem::forget(first);
+
+    let second = start_docker_with(|config| config.data_dir = data_dir.clone()).await;
+    assert!(containers_labelled(&label).await.is_empty());
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_berth_removes_every_sandbox_it_started() {
+    let server = start_docker().await;
+    let instance_file = server.data_dir.join("instance-id");
+    for _ in 0..2 {
+        let cookie = server.new_learner().await;
+        server.shell(&cookie, "").await;
+    }
+    let instance = std::fs::read_to_string(instance_file).unwrap();
+    let label = format!("berth.instance={instance}");
+    assert_eq!(containers_labelled(&label).await.len(), 2);
+    server.stop().await;
+    assert!(containers_labelled(&label).await.is_empty());
+}

@@ -1,0 +1,177 @@
+//! The terminal socket against a real workstation container: what a browser sees.
+
+mod common;
+
+use common::{plain, refused_status, start_docker};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn typed_command_runs_in_the_learners_container() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.terminal(&cookie, "?tab=0&cols=200&rows=50").await;
+    let ready = term.expect_control("ready").await;
+    assert_eq!(ready["backend"], "docker");
+    assert!(ready["expires_in"].as_u64().unwrap() > 3600);
+    let prompt = plain(&term.read_until("$ ").await);
+    assert!(
+        prompt.ends_with("learner@berth:~$ "),
+        "prompt was {prompt:?}"
+    );
+    assert_eq!(term.run("echo hello from berth").await, "hello from berth");
+    assert_eq!(term.run("whoami").await, "learner");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resize_reaches_the_shell() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=100&rows=30").await;
+    assert_eq!(term.run("stty size").await, "30 100");
+    term.send_control(r#"{"type":"resize","cols":132,"rows":43}"#)
+        .await;
+    assert_eq!(term.run("stty size").await, "43 132");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn korean_text_round_trips_intact() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    let text = "안녕하세요 도커 컨테이너 🐳";
+    assert_eq!(term.run(&format!("echo '{text}'")).await, text);
+    // Many Korean characters in one burst: every binary frame must be whole UTF-8 on its own.
+    term.send("printf '한글%.0s' $(seq 1 3000); echo; echo KO-DONE\r")
+        .await;
+    let mut frames = 0;
+    loop {
+        match term.ws_frame().await {
+            Message::Binary(bytes) => {
+                frames += 1;
+                assert!(
+                    std::str::from_utf8(&bytes).is_ok(),
+                    "frame {frames} splits a character"
+                );
+                if String::from_utf8_lossy(&bytes).contains("\nKO-DONE") {
+                    break;
+                }
+            }
+            _ => continue,
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reconnecting_replays_recent_output_of_the_same_shell() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    term.run("export REMEMBER_ME=42; echo before-reload").await;
+    let pid = term.run("echo $$").await;
+    term.close().await;
+
+    let mut again = server.terminal(&cookie, "?cols=200&rows=50").await;
+    again.expect_control("ready").await;
+    let replay = again.read_until("before-reload").await;
+    assert!(replay.contains("before-reload"));
+    assert_eq!(again.run("echo $REMEMBER_ME $$").await, format!("42 {pid}"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_tabs_are_two_shells_in_one_workstation() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut first = server.shell(&cookie, "?tab=0&cols=200&rows=50").await;
+    let mut second = server.shell(&cookie, "?tab=1&cols=200&rows=50").await;
+    let first_pid = first.run("echo $$").await;
+    let second_pid = second.run("echo $$").await;
+    assert_ne!(first_pid, second_pid);
+    first.run("echo shared > /tmp/between-tabs").await;
+    assert_eq!(second.run("cat /tmp/between-tabs").await, "shared");
+    assert_eq!(first.run("hostname").await, second.run("hostname").await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_cookie_is_401_and_a_foreign_origin_is_403() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let url = server.ws_url("?tab=0");
+    assert_eq!(refused_status(&url, &[("origin", &server.base)]).await, 401);
+    assert_eq!(
+        refused_status(
+            &url,
+            &[("cookie", &cookie), ("origin", "http://evil.example")]
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        refused_status(
+            &url,
+            &[("cookie", "berth_session=forged"), ("origin", &server.base)]
+        )
+        .await,
+        401
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_control_messages_get_an_error_and_the_socket_stays() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    for bad in [
+        "{not json",
+        r#"{"type":"explode"}"#,
+        r#"{"type":"resize","cols":"wide","rows":2}"#,
+        r#"{"type":"resize","cols":0,"rows":0}"#,
+    ] {
+        term.send_control(bad).await;
+        let error = term.expect_control("error").await;
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{bad}");
+    }
+    term.send_control(&format!(
+        r#"{{"type":"resize","cols":80,"rows":24,"pad":"{}"}}"#,
+        "x".repeat(5000)
+    ))
+    .await;
+    let error = term.expect_control("error").await;
+    assert!(error["message"].as_str().unwrap().contains("too large"));
+    assert_eq!(term.run("echo still here").await, "still here");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_tab_number_is_explained() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    for query in ["?tab=99", "?tab=two"] {
+        let mut term = server.terminal(&cookie, query).await;
+        let error = term.expect_control("error").await;
+        assert!(
+            error["message"].as_str().unwrap().contains("tab must be"),
+            "{query}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn exit_ends_the_tab_and_the_next_socket_gets_a_fresh_shell() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    let pid = term.run("echo $$").await;
+    term.send("exit 3\r").await;
+    let exit = term.expect_control("exit").await;
+    assert_eq!(exit["code"], 3);
+    let mut fresh = server.shell(&cookie, "?cols=200&rows=50").await;
+    assert_ne!(fresh.run("echo $$").await, pid);
+    server.stop().await;
+}
