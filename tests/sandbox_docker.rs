@@ -261,3 +261,33 @@ async fn stopping_berth_removes_every_sandbox_it_started() {
     server.stop().await;
     assert!(containers_labelled(&label).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
+    let server = start_docker_with(|config| config.idle_timeout = Duration::from_secs(3)).await;
+    let cookie = server.new_learner().await;
+    let learner = learner_of(&cookie);
+    assert!(
+        server.state().sandboxes.get(&learner).is_none(),
+        "the catalog starts nothing"
+    );
+    let page = server
+        .client()
+        .get(server.url("/en/01-first-container"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let state = server.state().clone();
+    wait_until("prewarmed sandbox", async || {
+        state.sandboxes.get(&learner).is_some()
+    })
+    .await;
+    // Nobody opens the terminal: the sandbox goes away again.
+    wait_until("unclaimed sandbox removed", async || {
+        state.sandboxes.get(&learner).is_none()
+    })
+    .await;
+    server.stop().await;
+}

@@ -46,21 +46,16 @@ async fn korean_text_round_trips_intact() {
     term.send("printf '한글%.0s' $(seq 1 3000); echo; echo KO-DONE\r")
         .await;
     let mut frames = 0;
-    loop {
-        match term.ws_frame().await {
-            Message::Binary(bytes) => {
-                frames += 1;
-                assert!(
-                    std::str::from_utf8(&bytes).is_ok(),
-                    "frame {frames} splits a character"
-                );
-                if String::from_utf8_lossy(&bytes).contains("\nKO-DONE") {
-                    break;
-                }
-            }
-            _ => continue,
+    let mut seen = String::new();
+    while !seen.contains("\nKO-DONE") {
+        if let Message::Binary(bytes) = term.ws_frame().await {
+            frames += 1;
+            let text = std::str::from_utf8(&bytes)
+                .unwrap_or_else(|_| panic!("frame {frames} splits a character"));
+            seen.push_str(text);
         }
     }
+    assert!(seen.contains(&"한글".repeat(3000)));
     server.stop().await;
 }
 
@@ -173,5 +168,19 @@ async fn exit_ends_the_tab_and_the_next_socket_gets_a_fresh_shell() {
     assert_eq!(exit["code"], 3);
     let mut fresh = server.shell(&cookie, "?cols=200&rows=50").await;
     assert_ne!(fresh.run("echo $$").await, pid);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn output_that_looks_like_a_stream_header_does_not_stall_the_terminal() {
+    // Docker's multiplexed streams start frames with [0|1|2, 0, 0, 0, len32]. With a TTY the
+    // stream is raw, so a learner printing such bytes must see them pass, not a hung terminal.
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    term.send("printf '\\001\\000\\000\\000\\177\\377\\377\\377'; echo; echo after-header\r")
+        .await;
+    term.read_until("\nafter-header").await;
+    assert_eq!(term.run("echo still responsive").await, "still responsive");
     server.stop().await;
 }

@@ -292,7 +292,18 @@ impl Manager {
             })
             .await;
         match created {
-            Ok(sandbox) => Ok(sandbox.clone()),
+            Ok(sandbox) => {
+                let still_wanted = self
+                    .slots()
+                    .get(learner)
+                    .is_some_and(|s| Arc::ptr_eq(s, &slot));
+                if !still_wanted {
+                    // Removed (shutdown, reaper) while it was being created: do not leak it.
+                    sandbox.end("the sandbox was removed while starting").await;
+                    return Err(SandboxError::Ended);
+                }
+                Ok(sandbox.clone())
+            }
             Err(error) => {
                 let mut slots = self.slots();
                 if slots.get(learner).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
