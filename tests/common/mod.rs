@@ -146,6 +146,42 @@ impl TestServer {
     }
 }
 
+impl Drop for TestServer {
+    /// A test that failed never reached `stop`: remove what its berth started, so one failure
+    /// does not leave containers behind on the engine.
+    fn drop(&mut self) {
+        if self.running.is_none() {
+            return;
+        }
+        let Ok(instance) = std::fs::read_to_string(self.data_dir.join("instance-id")) else {
+            return;
+        };
+        let filter = format!("label=berth.instance={}", instance.trim());
+        for (list, remove) in [
+            (vec!["ps", "-aq", "--filter"], vec!["rm", "-f"]),
+            (
+                vec!["network", "ls", "-q", "--filter"],
+                vec!["network", "rm"],
+            ),
+        ] {
+            let Ok(listed) = std::process::Command::new("docker")
+                .args(list)
+                .arg(&filter)
+                .output()
+            else {
+                return;
+            };
+            let ids = String::from_utf8_lossy(&listed.stdout).into_owned();
+            if !ids.trim().is_empty() {
+                let _ = std::process::Command::new("docker")
+                    .args(&remove)
+                    .args(ids.split_whitespace())
+                    .output();
+            }
+        }
+    }
+}
+
 /// A terminal socket seen from the browser's side.
 pub struct Term {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
