@@ -1,0 +1,43 @@
+# The system-wide bashrc (/etc/bash.bashrc) of the berth workstation.
+#
+# Everything a learner's shell needs is here, not in ~/.bashrc: berth mounts an empty tmpfs over
+# /home/learner. Bash reads this file in every interactive shell, and /etc/profile sources it for
+# interactive login shells (`bash -l`), so both get the same prompt.
+
+# Not interactive: do nothing (scripts and `bash -c` stay plain and fast).
+[ -z "${PS1-}" ] && return
+
+shopt -s checkwinsize histappend
+HISTCONTROL=ignoreboth
+HISTSIZE=5000
+HISTFILESIZE=10000
+
+export PAGER=less EDITOR=nano VISUAL=nano
+# Colours pass through less (`docker logs … | less`, git-style output).
+export LESS=-R
+
+# Prompt: the plain text is always `learner@berth:~$ `; with a colour terminal the user@host part
+# is green and the directory blue (the \[ \] keep readline's line length right).
+case "${TERM-}" in
+    xterm*|screen*|tmux*|rxvt*|linux|*color*)
+        PS1='\[\e[1;32m\]\u@\h\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
+        ;;
+    *)
+        PS1='\u@\h:\w\$ '
+        ;;
+esac
+
+# Colourful ls and grep.
+if [ -x /usr/bin/dircolors ]; then
+    eval "$(dircolors -b)"
+    alias ls='ls --color=auto'
+    alias grep='grep --color=auto'
+fi
+alias ll='ls -alF'
+alias la='ls -A'
+alias l='ls -CF'
+
+# Tab completion, including `docker <TAB>` (the completion for docker is loaded on first use).
+if ! shopt -oq posix && [ -f /usr/share/bash-completion/bash_completion ]; then
+    . /usr/share/bash-completion/bash_completion
+fi
