@@ -184,3 +184,31 @@ async fn output_that_looks_like_a_stream_header_does_not_stall_the_terminal() {
     assert_eq!(term.run("echo still responsive").await, "still responsive");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn opening_a_tab_in_a_second_window_takes_it_over_and_says_so() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut first = server.shell(&cookie, "?cols=200&rows=50").await;
+    first.run("echo first-window").await;
+    let mut second = server.terminal(&cookie, "?cols=200&rows=50").await;
+    second.expect_control("ready").await;
+    let error = first.expect_control("error").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("another window")
+    );
+    // The first window is closed with a code that tells the page not to take the shell back.
+    let close = loop {
+        match first.next_frame().await {
+            Some(Message::Close(frame)) => break frame,
+            Some(_) => continue,
+            None => panic!("closed without a close frame"),
+        }
+    };
+    assert_eq!(u16::from(close.unwrap().code), 4000);
+    assert_eq!(second.run("echo second-window").await, "second-window");
+    server.stop().await;
+}

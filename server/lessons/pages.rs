@@ -59,6 +59,7 @@ pub struct Strings {
     pub check_failed: &'static str,
     pub check_pending: &'static str,
     pub restart: &'static str,
+    pub take_over: &'static str,
     pub focus_hint: &'static str,
     pub resize_divider: &'static str,
 }
@@ -101,6 +102,7 @@ static EN: Strings = Strings {
     check_failed: "Not yet",
     check_pending: "Not checked yet",
     restart: "Start a new shell",
+    take_over: "Use the terminal here",
     focus_hint: "switch lesson ⇄ terminal",
     resize_divider: "Resize lesson and terminal",
 };
@@ -143,6 +145,7 @@ static KO: Strings = Strings {
     check_failed: "아직이에요",
     check_pending: "아직 확인하지 않음",
     restart: "새 셸 시작",
+    take_over: "여기서 터미널 사용",
     focus_hint: "레슨 ⇄ 터미널 전환",
     resize_divider: "레슨과 터미널 크기 조절",
 };
@@ -172,6 +175,7 @@ impl Strings {
             "check_failed": self.check_failed,
             "check_pending": self.check_pending,
             "restart": self.restart,
+            "take_over": self.take_over,
             "focus_hint": self.focus_hint,
             "resize_divider": self.resize_divider,
         });

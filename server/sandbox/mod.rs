@@ -69,7 +69,7 @@ pub enum SandboxError {
     #[error("berth is full right now: {0} learners are practising. Try again in a minute.")]
     Full(usize),
     #[error(
-        "the workstation image {image} is missing; build it with: images/workstation/build-offline.sh {image}"
+        "the workstation image {image} is missing; build it with: sudo images/workstation/build-offline.sh {image}"
     )]
     ImageMissing { image: String },
     #[error("the Docker engine is not answering: {0}")]

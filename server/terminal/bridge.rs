@@ -32,6 +32,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_INTERNAL: u16 = 1011;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// Ours (4000–4999 are for applications): the tab was opened in another window. The page
+/// must not reconnect by itself, or two windows would take the shell from each other forever.
+const CLOSE_REPLACED: u16 = 4000;
 
 #[derive(Debug, Deserialize)]
 pub struct TerminalQuery {
@@ -231,7 +234,7 @@ async fn write_to_browser(
                 None => {
                     let message = "This terminal was opened in another window.";
                     send_control(&mut sink, &ServerMessage::error(message)).await;
-                    return close(&mut sink, CLOSE_NORMAL, "replaced").await;
+                    return close(&mut sink, CLOSE_REPLACED, "replaced").await;
                 }
             },
         }

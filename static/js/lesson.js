@@ -20,6 +20,7 @@ const DEFAULT_STRINGS = {
   check_failed: "Not yet",
   check_pending: "Not checked yet",
   restart: "Start a new shell",
+  take_over: "Use the terminal here",
   focus_hint: "switch lesson ⇄ terminal",
   resize_divider: "Resize lesson and terminal",
 };
@@ -56,6 +57,7 @@ function statusText(state, detail) {
       const code = detail.code ?? "";
       return strings.exited.includes("{code}") ? strings.exited.replace("{code}", code) : strings.exited;
     }
+    case "replaced":
     case "error":
       return detail.message || strings.ended;
     default:
@@ -86,7 +88,8 @@ function startTerminal(pane, container, status) {
       // Rewriting the same words would make screen readers announce them again.
       if (status.textContent !== text) status.textContent = text;
       pane.dataset.connection = state;
-      restart.hidden = state !== "exited";
+      restart.hidden = state !== "exited" && state !== "replaced";
+      restart.textContent = state === "replaced" ? strings.take_over : strings.restart;
     },
     onControl(message) {
       if (message.type === "check") showCheck(message);

@@ -8,6 +8,8 @@ export const BACKOFF_MAX_MS = 10_000;
 export const BACKOFF_AFTER_ERROR_MS = 4_000;
 /** WebSocket close code "Try Again Later": the server has no sandbox to spare right now. */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** WebSocket close code for "this tab was opened in another window": do not take it back. */
+export const CLOSE_REPLACED = 4000;
 
 /** Delay before reconnect attempt number `attempt` (0 for the first retry). */
 export function backoffDelay(attempt) {

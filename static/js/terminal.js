@@ -6,6 +6,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 import {
   BACKOFF_AFTER_ERROR_MS,
+  CLOSE_REPLACED,
   CLOSE_TRY_AGAIN_LATER,
   backoffDelay,
   binaryStringBytes,
@@ -69,8 +70,8 @@ export function createTerminal(container) {
 
 /**
  * One terminal tab's connection. States: "connecting", "connected", "reconnecting", "exited",
- * "error", "full". `onState(state, detail)` hears every change; `onControl(message)` hears check
- * and ports messages.
+ * "replaced" (another window took the shell), "error", "full". `onState(state, detail)` hears
+ * every change; `onControl(message)` hears check and ports messages.
  */
 export class TerminalConnection {
   constructor({ term, tab = 0, location = window.location, onState = () => {}, onControl = () => {} }) {
@@ -179,6 +180,12 @@ export class TerminalConnection {
     if (socket !== this.socket) return; // an old socket we replaced on purpose
     this.socket = null;
     if (this.exited) return; // the learner decides when to start a new shell
+    if (event.code === CLOSE_REPLACED) {
+      // Another window has this shell now; reconnecting by ourselves would take it back.
+      this.exited = true;
+      this.setState("replaced", { message: this.lastError });
+      return;
+    }
     let delay = backoffDelay(this.attempt);
     this.attempt += 1;
     if (event.code === CLOSE_TRY_AGAIN_LATER) {
