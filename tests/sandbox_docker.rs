@@ -291,3 +291,33 @@ async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_workstation_that_died_is_replaced_on_the_next_connection() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let learner = learner_of(&cookie);
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    let dead = server
+        .state()
+        .sandboxes
+        .get(&learner)
+        .unwrap()
+        .workstation_id()
+        .to_owned();
+    docker()
+        .await
+        .kill_container(
+            &dead,
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .unwrap();
+    term.expect_control("exit").await;
+
+    let mut fresh = server.shell(&cookie, "?cols=200&rows=50").await;
+    assert_eq!(fresh.run("echo back again").await, "back again");
+    let replacement = server.state().sandboxes.get(&learner).unwrap();
+    assert_ne!(replacement.workstation_id(), dead);
+    server.stop().await;
+}

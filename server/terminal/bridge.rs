@@ -2,6 +2,7 @@
 //! tab's shell, then runs two loops: browser → shell in this task, shell → browser in a
 //! writer task, so a browser that reads slowly never delays its own Ctrl-C.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -14,9 +15,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
-use super::tab::{Subscription, TabEvent};
+use super::tab::{Subscription, Tab, TabEvent};
 use crate::AppState;
-use crate::sandbox::{SandboxError, TermSize};
+use crate::sandbox::{Sandbox, SandboxError, TermSize};
 use crate::session::{LearnerId, secret_from_headers};
 
 /// Largest message a browser may send (a big paste); larger ones close the socket.
@@ -139,17 +140,10 @@ async fn serve(
     let Some(tab_number) = tab else {
         return refuse(sink, &SandboxError::BadTab).await;
     };
-    let sandbox = match state.sandboxes.get_or_create(&learner).await {
-        Ok(sandbox) => sandbox,
+    let (sandbox, tab) = match open_tab(&state, &learner, tab_number, size).await {
+        Ok(opened) => opened,
         Err(error) => {
             tracing::info!(%learner, %error, "terminal refused");
-            return refuse(sink, &error).await;
-        }
-    };
-    let tab = match sandbox.tab(tab_number, size).await {
-        Ok(tab) => tab,
-        Err(error) => {
-            tracing::warn!(%learner, %error, "cannot open a shell");
             return refuse(sink, &error).await;
         }
     };
@@ -192,6 +186,32 @@ async fn serve(
         }
     }
     writer.abort();
+}
+
+/// The learner's sandbox and the shell of tab `number`. A workstation that can no longer start
+/// a shell (its container died, the engine restarted) is replaced by a fresh one at once,
+/// rather than leaving the learner in front of an error until the idle timeout.
+async fn open_tab(
+    state: &AppState,
+    learner: &LearnerId,
+    number: u32,
+    size: TermSize,
+) -> Result<(Arc<Sandbox>, Arc<Tab>), SandboxError> {
+    let sandbox = state.sandboxes.get_or_create(learner).await?;
+    match sandbox.tab(number, size).await {
+        Ok(tab) => Ok((sandbox, tab)),
+        Err(SandboxError::BadTab) => Err(SandboxError::BadTab),
+        Err(error) => {
+            tracing::warn!(%learner, %error, "workstation cannot start a shell; replacing it");
+            state
+                .sandboxes
+                .remove(learner, "its workstation stopped working")
+                .await;
+            let sandbox = state.sandboxes.get_or_create(learner).await?;
+            let tab = sandbox.tab(number, size).await?;
+            Ok((sandbox, tab))
+        }
+    }
 }
 
 /// Sends `ready`, the replay, then live output and control messages until the shell ends.
