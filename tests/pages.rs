@@ -392,3 +392,45 @@ async fn when_berth_is_full_a_new_learner_sees_a_banner() {
     assert!(!page.contains("full-banner"), "{page}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn edited_lessons_are_served_without_a_restart_and_broken_edits_are_not() {
+    let lessons = two_lessons();
+    let server = start_with(berth::config::Config {
+        lessons: Some(lessons.clone()),
+        ..test_config(SandboxKind::Local)
+    })
+    .await;
+    let page = get(&server, "/en/01-one", &[]).await.text().await.unwrap();
+    assert!(page.contains("<h2"), "{page}");
+
+    let file = lessons.join("en").join("01-one.md");
+    std::fs::write(
+        &file,
+        "+++\ntitle = \"One, revised\"\nsummary = \"Edited.\"\n+++\n## Fresh\n",
+    )
+    .unwrap();
+    let mut waited = 0;
+    loop {
+        let page = get(&server, "/en/01-one", &[]).await.text().await.unwrap();
+        if page.contains("One, revised") {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 100, "the edit never showed up");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A broken check block: the last good lesson stays up.
+    std::fs::write(
+        &file,
+        "+++\ntitle = \"Broken\"\nsummary = \"x\"\n+++\n```check\nid = \n```\n",
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let page = get(&server, "/en/01-one", &[]).await.text().await.unwrap();
+    assert!(page.contains("One, revised"), "{page}");
+    assert!(!page.contains("Broken"));
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(lessons);
+}
