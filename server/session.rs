@@ -46,17 +46,23 @@ impl std::fmt::Display for LearnerId {
     }
 }
 
-/// The session secret from the request's cookies, when it has a well-formed one.
-pub fn secret_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` in a request, if it sent one.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim().to_owned())
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// The session secret from the request's cookies, when it has a well-formed one.
+pub fn secret_from_headers(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE_NAME)
         .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
 }
 
 /// The learner behind a request; pages always have one (the middleware makes it).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -449,14 +449,7 @@ fn query_lang(uri: &Uri) -> Option<Lang> {
 }
 
 fn cookie_lang(headers: &HeaderMap) -> Option<Lang> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LANG_COOKIE)
-        .and_then(|(_, value)| Lang::from_code(value.trim()))
+    crate::session::cookie(headers, LANG_COOKIE).and_then(Lang::from_code)
 }
 
 fn accept_language(headers: &HeaderMap) -> Option<Lang> {
@@ -518,10 +511,13 @@ mod tests {
     #[test]
     fn the_language_cookie_and_query_are_read() {
         let mut headers = HeaderMap::new();
-        headers.insert(COOKIE, "berth_session=x; berth_lang=ko".parse().unwrap());
+        headers.insert(
+            axum::http::header::COOKIE,
+            "berth_session=x; berth_lang=ko".parse().unwrap(),
+        );
         headers.insert(ACCEPT_LANGUAGE, "en".parse().unwrap());
         assert_eq!(learner_lang(&headers), Lang::Ko);
-        headers.remove(COOKIE);
+        headers.remove(axum::http::header::COOKIE);
         assert_eq!(learner_lang(&headers), Lang::En);
         let uri: Uri = "/?x=1&lang=ko".parse().unwrap();
         assert_eq!(query_lang(&uri), Some(Lang::Ko));
