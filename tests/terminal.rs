@@ -212,3 +212,26 @@ async fn opening_a_tab_in_a_second_window_takes_it_over_and_says_so() {
     assert_eq!(second.run("echo second-window").await, "second-window");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_message_closes_the_socket_but_not_the_shell() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
+    let pid = term.run("echo $$").await;
+    use futures_util::SinkExt;
+    let _ = term
+        .ws
+        .send(Message::Binary(vec![b'x'; 2 * 1024 * 1024].into()))
+        .await;
+    // The browser hears why before the connection drops.
+    while term.next_frame().await.is_some() {}
+    let error = term.expect_control("error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("too long"),
+        "{error}"
+    );
+    let mut again = server.shell(&cookie, "?cols=200&rows=50").await;
+    assert_eq!(again.run("echo $$").await, pid);
+    server.stop().await;
+}

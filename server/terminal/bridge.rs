@@ -31,6 +31,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// WebSocket close codes (RFC 6455 and the IANA registry).
 const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_POLICY: u16 = 1008;
 const CLOSE_INTERNAL: u16 = 1011;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Ours (4000–4999 are for applications): the tab was opened in another window. The page
@@ -181,11 +182,21 @@ async fn serve(
             Some(Err(error)) => {
                 // Oversized or malformed frames end up here; the shell stays for a reconnect.
                 tracing::debug!(%learner, %error, "terminal socket error");
+                let message = format!("The terminal connection broke: {error}.");
+                let _ = control.send(ServerMessage::error(message)).await;
                 break;
             }
         }
     }
-    writer.abort();
+    // Closing the control channel tells the writer to say goodbye; a browser that does not
+    // read does not get to keep this task.
+    drop(control);
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
 }
 
 /// The learner's sandbox and the shell of tab `number`. A workstation that can no longer start
@@ -231,11 +242,14 @@ async fn write_to_browser(
     loop {
         tokio::select! {
             biased;
-            Some(message) = control.recv() => {
-                if !send_control(&mut sink, &message).await {
-                    return;
+            message = control.recv() => match message {
+                Some(message) => {
+                    if !send_control(&mut sink, &message).await {
+                        return;
+                    }
                 }
-            }
+                None => return close(&mut sink, CLOSE_POLICY, "").await,
+            },
             event = subscription.events.recv() => match event {
                 Some(TabEvent::Output(bytes)) => {
                     if !send_binary(&mut sink, bytes).await {
