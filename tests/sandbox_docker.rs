@@ -187,7 +187,7 @@ async fn idle_sandboxes_are_removed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_sandbox_ends_at_its_maximum_lifetime_and_the_terminal_hears_why() {
-    let server = start_docker_with(|config| config.max_lifetime = Duration::from_secs(3)).await;
+    let server = start_docker_with(|config| config.max_lifetime = Duration::from_secs(6)).await;
     let cookie = server.new_learner().await;
     let mut term = server.shell(&cookie, "").await;
     let error = term.expect_control("error").await;
