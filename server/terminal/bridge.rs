@@ -31,7 +31,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// WebSocket close codes (RFC 6455 and the IANA registry).
 const CLOSE_NORMAL: u16 = 1000;
-const CLOSE_POLICY: u16 = 1008;
 const CLOSE_INTERNAL: u16 = 1011;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Ours (4000–4999 are for applications): the tab was opened in another window. The page
@@ -248,7 +247,7 @@ async fn write_to_browser(
                         return;
                     }
                 }
-                None => return close(&mut sink, CLOSE_POLICY, "").await,
+                None => return close(&mut sink, CLOSE_NORMAL, "").await,
             },
             event = subscription.events.recv() => match event {
                 Some(TabEvent::Output(bytes)) => {
