@@ -113,19 +113,19 @@ impl Running {
 pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("instance-id");
     match std::fs::read_to_string(&path) {
-        Ok(id) if session::LearnerId::parse(id.trim()).is_some() => Ok(id.trim().to_owned()),
+        Ok(id) if is_instance_id(id.trim()) => Ok(id.trim().to_owned()),
         _ => {
             std::fs::create_dir_all(data_dir)?;
-            let id = session::LearnerId::from_secret(&format!(
-                "{:?}{}",
-                std::time::SystemTime::now(),
-                std::process::id()
-            ))
-            .to_string();
+            let id = session::random_hex(6);
             std::fs::write(&path, &id)?;
             Ok(id)
         }
     }
+}
+
+/// 12 lowercase hex digits, as [`instance_id`] writes them.
+fn is_instance_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Loads lessons, prepares the sandbox backend, removes this instance's leftovers and starts

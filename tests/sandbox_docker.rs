@@ -217,12 +217,8 @@ async fn the_next_learner_past_max_sandboxes_is_told_to_try_again() {
         "{message}"
     );
     let page = server
-        .client()
-        .get(server.url("/en/01-first-container"))
-        .header("cookie", &second)
-        .send()
+        .page("/en/01-first-container", &second)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -271,13 +267,7 @@ async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
         server.state().sandboxes.get(&learner).is_none(),
         "the catalog starts nothing"
     );
-    let page = server
-        .client()
-        .get(server.url("/en/01-first-container"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = server.page("/en/01-first-container", &cookie).await;
     assert_eq!(page.status(), 200);
     let state = server.state().clone();
     wait_until("prewarmed sandbox", async || {

@@ -380,7 +380,8 @@ fn parse_lesson(lang: Lang, file: &SourceFile) -> Result<Parsed, Vec<Problem>> {
     let parts =
         split_front_matter(&file.text).map_err(|(line, reason)| vec![problem(line, reason)])?;
     // The front matter starts on line 2, after the opening `+++`.
-    let line_in_file = |offset: usize| 2 + line_of(parts.front_matter, offset);
+    let line_in_file =
+        |offset: usize| 1 + crate::checks::model::line_of(parts.front_matter, offset);
     let front: FrontMatter = toml::from_str(parts.front_matter).map_err(|error| {
         let line = error.span().map_or(2, |span| line_in_file(span.start));
         vec![problem(
@@ -486,15 +487,6 @@ fn split_front_matter(text: &str) -> Result<Parts<'_>, (usize, String)> {
         offset += line.len();
     }
     Err((1, "the front matter has no closing `+++` line".to_owned()))
-}
-
-/// 0-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
 }
 
 /// Re-reads `dir` into `slot` whenever something in it changes.

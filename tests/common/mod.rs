@@ -110,6 +110,16 @@ impl TestServer {
         cookie.split(';').next().unwrap().to_owned()
     }
 
+    /// A page as the learner with this session cookie sees it.
+    pub async fn page(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.client()
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://{}/ws/terminal{query}", self.addr)
     }
