@@ -93,6 +93,22 @@ pub struct ServeArgs {
     /// Size of the tmpfs home and /tmp in MiB. [default: 256]
     #[arg(long, env = "BERTH_DISK_MB", value_name = "MIB")]
     pub disk_mb: Option<u64>,
+
+    /// Containers one learner may have at once (each gets the workstation's memory, CPU and
+    /// process limits). [default: 5]
+    #[arg(long, env = "BERTH_MAX_CONTAINERS", value_name = "N")]
+    pub max_containers: Option<usize>,
+
+    /// Images learners may pull, comma separated: `library/*` (every official image),
+    /// `bitnami/*`, `ghcr.io/org/app`. The images lessons name are always allowed.
+    /// [default: library/*]
+    #[arg(
+        long,
+        env = "BERTH_PULL_ALLOW",
+        value_name = "PATTERNS",
+        value_delimiter = ','
+    )]
+    pub pull_allow: Option<Vec<String>>,
 }
 
 /// The same keys as [`ServeArgs`], as they appear in `berth.toml`.
@@ -113,6 +129,8 @@ struct FileConfig {
     pids_limit: Option<i64>,
     cpus: Option<f64>,
     disk_mb: Option<u64>,
+    max_containers: Option<usize>,
+    pull_allow: Option<Vec<String>>,
 }
 
 /// Resource limits of one workstation.
@@ -138,6 +156,10 @@ pub struct Config {
     pub allow_egress: bool,
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Containers one learner may have at once.
+    pub max_containers: usize,
+    /// Pull allowlist patterns (empty: official images), besides the lessons' images.
+    pub pull_allow: Vec<String>,
 }
 
 pub const DEFAULT_IMAGE: &str = "berth/workstation:latest";
@@ -161,6 +183,8 @@ impl Default for Config {
                 nano_cpus: 1_000_000_000,
                 disk_mb: 256,
             },
+            max_containers: 5,
+            pull_allow: Vec::new(),
         }
     }
 }
@@ -228,6 +252,18 @@ impl Config {
                     .or(file.disk_mb)
                     .unwrap_or(defaults.limits.disk_mb),
             },
+            max_containers: args
+                .max_containers
+                .or(file.max_containers)
+                .unwrap_or(defaults.max_containers),
+            pull_allow: args
+                .pull_allow
+                .or(file.pull_allow)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|pattern| pattern.trim().to_owned())
+                .filter(|pattern| !pattern.is_empty())
+                .collect(),
         };
         config.validate()?;
         Ok(config)

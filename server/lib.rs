@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod checks;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod lessons;
 pub mod sandbox;
@@ -21,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use crate::config::Config;
 use crate::lessons::LessonStore;
@@ -43,6 +44,9 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/ws/terminal", get(terminal::bridge::upgrade))
+        .route("/ports/{port}", any(engine::ports::proxy_root))
+        .route("/ports/{port}/", any(engine::ports::proxy_root))
+        .route("/ports/{port}/{*rest}", any(engine::ports::proxy))
         .merge(assets::routes())
         .merge(pages)
         .with_state(state)
@@ -138,7 +142,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     };
     let instance = instance_id(&config.data_dir).map_err(data_dir_error)?;
-    let backend = sandbox::backend_for(&config, &instance).await?;
+    let lesson_images = lessons.images();
+    let backend = sandbox::backend_for(&config, &instance, &lesson_images).await?;
     match backend.remove_leftovers().await {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "removed what an earlier run left behind"),

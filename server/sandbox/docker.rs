@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -26,6 +27,10 @@ use super::{
     Workstation,
 };
 use crate::config::{Config, Limits};
+use crate::engine::images::PullPolicy;
+use crate::engine::rewrite::Policy;
+use crate::engine::upstream::Upstream;
+use crate::engine::{EngineSettings, Quotas, Scope};
 use crate::session::LearnerId;
 
 pub const LABEL_OWNER: &str = "berth.owner";
@@ -35,6 +40,14 @@ pub const LABEL_ROLE: &str = "berth.role";
 const LEARNER_USER: &str = "learner";
 const LEARNER_HOME: &str = "/home/learner";
 const HOSTNAME: &str = "berth";
+/// Where the learner's scoped engine appears in their workstation.
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// Volumes and networks one learner may make.
+const LEARNER_VOLUMES: usize = 10;
+const LEARNER_NETWORKS: usize = 5;
+/// `--restart on-failure` restarts a failing container at most this often.
+const LEARNER_MAX_RESTARTS: i64 = 3;
 
 /// Bytes read from the shell at once; with [`SHELL_CHANNEL_CHUNKS`] this bounds what berth holds.
 const READ_CHUNK: usize = 16 * 1024;
@@ -60,11 +73,17 @@ pub struct DockerBackend {
     instance: String,
     limits: Limits,
     allow_egress: bool,
+    engine: EngineSettings,
 }
 
 impl DockerBackend {
     /// Connects to the engine (API version negotiated) and checks the workstation image.
-    pub async fn connect(config: &Config, instance: &str) -> Result<DockerBackend, SandboxError> {
+    /// `lesson_images` may always be pulled by learners.
+    pub async fn connect(
+        config: &Config,
+        instance: &str,
+        lesson_images: &[String],
+    ) -> Result<DockerBackend, SandboxError> {
         let docker = Docker::connect_with_local_defaults()?
             .negotiate_version()
             .await
@@ -81,13 +100,35 @@ impl DockerBackend {
             }
             Err(error) => return Err(error.into()),
         }
+        let endpoint = Endpoint::from_env();
+        let data_dir = std::path::absolute(&config.data_dir)
+            .map_err(|e| SandboxError::Engine(format!("data dir: {e}")))?;
+        let engine = EngineSettings {
+            upstream: Upstream::new(endpoint.clone()),
+            instance: instance.to_owned(),
+            policy: Policy {
+                memory_bytes: config.limits.memory_bytes,
+                nano_cpus: config.limits.nano_cpus,
+                pids: config.limits.pids,
+                max_restarts: LEARNER_MAX_RESTARTS,
+                allow_egress: config.allow_egress,
+            },
+            quotas: Quotas {
+                containers: config.max_containers,
+                volumes: LEARNER_VOLUMES,
+                networks: LEARNER_NETWORKS,
+            },
+            pulls: Arc::new(PullPolicy::new(&config.pull_allow, lesson_images)),
+            sockets: data_dir.join("engines"),
+        };
         Ok(DockerBackend {
             docker,
-            endpoint: Endpoint::from_env(),
+            endpoint,
             image: config.image.clone(),
             instance: instance.to_owned(),
             limits: config.limits.clone(),
             allow_egress: config.allow_egress,
+            engine,
         })
     }
 
@@ -128,7 +169,7 @@ impl DockerBackend {
         }
     }
 
-    fn container_body(&self, learner: &LearnerId) -> ContainerCreateBody {
+    fn container_body(&self, learner: &LearnerId, socket: &std::path::Path) -> ContainerCreateBody {
         let disk = self.limits.disk_mb;
         let tmpfs = HashMap::from([
             (
@@ -172,18 +213,29 @@ impl DockerBackend {
                     maximum_retry_count: None,
                 }),
                 network_mode: Some(network_name(learner)),
+                // The learner's own scoped engine, and nothing else of the host.
+                binds: Some(vec![format!("{}:{DOCKER_SOCKET}", socket.display())]),
+                // Port forwarders run as the learner; `-p 80:80` must still work.
+                sysctls: Some(HashMap::from([(
+                    "net.ipv4.ip_unprivileged_port_start".to_owned(),
+                    "0".to_owned(),
+                )])),
                 ..Default::default()
             }),
             ..Default::default()
         }
     }
 
-    async fn create_container(&self, learner: &LearnerId) -> Result<String, SandboxError> {
+    async fn create_container(
+        &self,
+        learner: &LearnerId,
+        socket: &std::path::Path,
+    ) -> Result<String, SandboxError> {
         let options = CreateContainerOptions {
             name: Some(workstation_name(learner)),
             ..Default::default()
         };
-        let body = self.container_body(learner);
+        let body = self.container_body(learner, socket);
         match self
             .docker
             .create_container(Some(options.clone()), body.clone())
@@ -248,12 +300,23 @@ impl Backend for DockerBackend {
 
     async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
         self.ensure_network(learner).await?;
-        let id = self.create_container(learner).await?;
+        let scope = Scope::start(self.engine.clone(), learner.as_str()).map_err(|e| {
+            SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
+        })?;
+        let id = match self.create_container(learner, scope.socket()).await {
+            Ok(id) => id,
+            Err(error) => {
+                scope.remove_everything().await;
+                return Err(error);
+            }
+        };
+        scope.set_workstation(&id);
         let workstation = DockerWorkstation {
             docker: self.docker.clone(),
             endpoint: self.endpoint.clone(),
             id,
             network: network_name(learner),
+            scope,
         };
         if let Err(error) = self
             .docker
@@ -297,6 +360,47 @@ impl Backend for DockerBackend {
                 removed += 1;
             }
         }
+        let volumes = self
+            .docker
+            .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+                filters: Some(self.instance_filter()),
+            }))
+            .await?;
+        for volume in volumes.volumes.unwrap_or_default() {
+            self.docker
+                .remove_volume(
+                    &volume.name,
+                    Some(bollard::query_parameters::RemoveVolumeOptions { force: true }),
+                )
+                .await?;
+            removed += 1;
+        }
+        let images = self
+            .docker
+            .list_images(Some(bollard::query_parameters::ListImagesOptions {
+                filters: Some(self.instance_filter()),
+                ..Default::default()
+            }))
+            .await?;
+        for image in images {
+            let options = bollard::query_parameters::RemoveImageOptions {
+                force: true,
+                ..Default::default()
+            };
+            if self
+                .docker
+                .remove_image(&image.id, Some(options), None)
+                .await
+                .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.engine.sockets) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         Ok(removed)
     }
 }
@@ -306,12 +410,17 @@ pub struct DockerWorkstation {
     endpoint: Endpoint,
     id: String,
     network: String,
+    scope: Arc<Scope>,
 }
 
 #[async_trait]
 impl Workstation for DockerWorkstation {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    fn scope(&self) -> Option<Arc<Scope>> {
+        Some(self.scope.clone())
     }
 
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
@@ -362,6 +471,8 @@ impl Workstation for DockerWorkstation {
     }
 
     async fn remove(&self) -> Result<(), SandboxError> {
+        // The learner's containers first: they hold the network the workstation is on.
+        self.scope.remove_everything().await;
         let options = RemoveContainerOptions {
             force: true,
             v: true,
@@ -447,12 +558,12 @@ async fn pump_input(
 
 /// Where the Docker engine listens, for the connections berth hijacks itself.
 #[derive(Debug, Clone)]
-enum Endpoint {
+pub enum Endpoint {
     Unix(PathBuf),
     Tcp(String),
 }
 
-trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
 
 impl Endpoint {
@@ -469,7 +580,7 @@ impl Endpoint {
         }
     }
 
-    async fn connect(&self) -> std::io::Result<Box<dyn Duplex>> {
+    pub async fn connect(&self) -> std::io::Result<Box<dyn Duplex>> {
         Ok(match self {
             Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
             Endpoint::Tcp(address) => Box::new(tokio::net::TcpStream::connect(address).await?),

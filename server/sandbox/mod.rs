@@ -111,6 +111,10 @@ pub trait Workstation: Send + Sync + 'static {
     fn id(&self) -> &str;
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError>;
     async fn remove(&self) -> Result<(), SandboxError>;
+    /// The learner's scoped Docker engine, when the backend gives them one.
+    fn scope(&self) -> Option<Arc<crate::engine::Scope>> {
+        None
+    }
 }
 
 /// A learner's live workstation and its terminal tabs.
@@ -128,6 +132,11 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn workstation_id(&self) -> &str {
         self.workstation.id()
+    }
+
+    /// The learner's scoped Docker engine (the docker backend has one).
+    pub fn scope(&self) -> Option<Arc<crate::engine::Scope>> {
+        self.workstation.scope()
     }
 
     /// Time left before the lifetime limit removes this sandbox.
@@ -401,6 +410,7 @@ impl Manager {
 pub async fn backend_for(
     config: &Config,
     instance: &str,
+    lesson_images: &[String],
 ) -> Result<Arc<dyn Backend>, SandboxError> {
     let local = || -> Result<Arc<dyn Backend>, SandboxError> {
         if !config.listen.ip().is_loopback() {
@@ -411,14 +421,16 @@ pub async fn backend_for(
     match config.sandbox {
         SandboxKind::Local => local(),
         SandboxKind::Docker => Ok(Arc::new(
-            docker::DockerBackend::connect(config, instance).await?,
+            docker::DockerBackend::connect(config, instance, lesson_images).await?,
         )),
-        SandboxKind::Auto => match docker::DockerBackend::connect(config, instance).await {
-            Ok(backend) => Ok(Arc::new(backend)),
-            Err(reason) => {
-                tracing::warn!(%reason, "docker backend unavailable, trying local");
-                local().map_err(|_| reason)
+        SandboxKind::Auto => {
+            match docker::DockerBackend::connect(config, instance, lesson_images).await {
+                Ok(backend) => Ok(Arc::new(backend)),
+                Err(reason) => {
+                    tracing::warn!(%reason, "docker backend unavailable, trying local");
+                    local().map_err(|_| reason)
+                }
             }
-        },
+        }
     }
 }

@@ -154,7 +154,14 @@ async fn serve(
         expires_in: sandbox.expires_in().as_secs(),
     };
     let (control, control_rx) = mpsc::channel(16);
-    let mut writer = tokio::spawn(write_to_browser(sink, ready, tab.subscribe(), control_rx));
+    let ports = sandbox.scope().map(|scope| scope.ports());
+    let mut writer = tokio::spawn(write_to_browser(
+        sink,
+        ready,
+        tab.subscribe(),
+        control_rx,
+        ports,
+    ));
 
     loop {
         let message = tokio::select! {
@@ -230,9 +237,16 @@ async fn write_to_browser(
     ready: ServerMessage,
     mut subscription: Subscription,
     mut control: mpsc::Receiver<ServerMessage>,
+    mut ports: Option<PortsWatch>,
 ) {
     if !send_control(&mut sink, &ready).await {
         return;
+    }
+    if let Some(ports) = ports.as_mut() {
+        let current = ports_message(ports);
+        if !send_control(&mut sink, &current).await {
+            return;
+        }
     }
     let replay = std::mem::take(&mut subscription.replay);
     if !replay.is_empty() && !send_binary(&mut sink, replay).await {
@@ -249,6 +263,16 @@ async fn write_to_browser(
                 }
                 None => return close(&mut sink, CLOSE_NORMAL, "").await,
             },
+            changed = ports_changed(&mut ports) => {
+                match changed {
+                    Some(message) => {
+                        if !send_control(&mut sink, &message).await {
+                            return;
+                        }
+                    }
+                    None => ports = None,
+                }
+            }
             event = subscription.events.recv() => match event {
                 Some(TabEvent::Output(bytes)) => {
                     if !send_binary(&mut sink, bytes).await {
@@ -271,6 +295,29 @@ async fn write_to_browser(
                 }
             },
         }
+    }
+}
+
+type PortsWatch = tokio::sync::watch::Receiver<Vec<crate::engine::ports::PublishedPort>>;
+
+fn ports_message(ports: &mut PortsWatch) -> ServerMessage {
+    let current = ports.borrow_and_update().clone();
+    ServerMessage::Ports {
+        ports: current
+            .iter()
+            .filter_map(|port| serde_json::to_value(port).ok())
+            .collect(),
+    }
+}
+
+/// The next change of the learner's published ports; never, without a scoped engine.
+async fn ports_changed(ports: &mut Option<PortsWatch>) -> Option<ServerMessage> {
+    match ports {
+        Some(ports) => match ports.changed().await {
+            Ok(()) => Some(ports_message(ports)),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -337,3 +337,106 @@ pub async fn docker() -> bollard::Docker {
         .await
         .expect("a Docker engine answers (scripts/test starts one)")
 }
+
+/// What `docker …` printed in a learner's workstation.
+#[derive(Debug)]
+pub struct Cli {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Cli {
+    /// Both streams, for messages that may go to either.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// A learner with a live docker sandbox, driven from outside as a test harness would.
+pub struct Sandboxed {
+    pub cookie: String,
+    pub learner: String,
+    pub workstation: String,
+    pub socket: PathBuf,
+}
+
+impl TestServer {
+    /// A new learner whose sandbox is started now (as opening a terminal would).
+    pub async fn sandboxed(&self) -> Sandboxed {
+        let cookie = self.new_learner().await;
+        let secret = cookie.trim_start_matches("berth_session=");
+        let learner = berth::session::LearnerId::from_secret(secret);
+        let sandbox = self
+            .state()
+            .sandboxes
+            .get_or_create(&learner)
+            .await
+            .expect("the sandbox starts");
+        sandbox.touch();
+        let scope = sandbox
+            .scope()
+            .expect("the docker backend has a scoped engine");
+        Sandboxed {
+            cookie,
+            learner: learner.to_string(),
+            workstation: sandbox.workstation_id().to_owned(),
+            socket: scope.socket().to_owned(),
+        }
+    }
+}
+
+impl Sandboxed {
+    /// Runs a shell command as the learner in their workstation (`docker` is the workstation's
+    /// own CLI, talking to the learner's scoped engine).
+    pub async fn sh(&self, command: &str) -> Cli {
+        let output = tokio::process::Command::new("docker")
+            .args([
+                "exec",
+                "-u",
+                "learner",
+                "-w",
+                "/home/learner",
+                &self.workstation,
+            ])
+            .args(["bash", "-c", command])
+            .output()
+            .await
+            .expect("docker exec runs");
+        Cli {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `docker ARGS` in the workstation; panics with the output when it fails.
+    pub async fn docker(&self, args: &str) -> String {
+        let out = self.sh(&format!("docker {args}")).await;
+        assert_eq!(out.code, 0, "docker {args} failed: {out:?}");
+        out.stdout
+    }
+
+    /// `docker ARGS` that must fail; returns what it printed.
+    pub async fn docker_fails(&self, args: &str) -> String {
+        let out = self.sh(&format!("docker {args}")).await;
+        assert_ne!(out.code, 0, "docker {args} should have failed: {out:?}");
+        out.all()
+    }
+
+    /// The engine's name for the learner's object `name`.
+    pub fn engine_name(&self, name: &str) -> String {
+        format!("berth-{}-{name}", self.learner)
+    }
+
+    /// A raw HTTP exchange on the learner's socket: what a hostile program could send.
+    pub async fn raw(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::UnixStream::connect(&self.socket).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut response = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+        String::from_utf8_lossy(&response).into_owned()
+    }
+}

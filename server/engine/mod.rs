@@ -1,0 +1,186 @@
+//! The scoped engine: a Docker Engine API endpoint per learner, on a unix socket that is
+//! bind-mounted into their workstation as `/var/run/docker.sock`. The unmodified docker CLI
+//! talks to it; it passes an allowlisted subset of the API to the real engine and makes the
+//! learner see only their own containers, images, volumes and networks.
+//!
+//! Identity is which socket was dialled. Each request goes through a chain:
+//! route allowlist ([`route`]) → gates and mutators ([`rewrite`], [`handlers`]) → forward
+//! ([`upstream`]) → response filters ([`names::Names::unscope`]).
+
+mod handlers;
+pub mod images;
+pub mod json;
+pub mod names;
+pub mod ports;
+pub mod rewrite;
+pub mod route;
+pub mod upstream;
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use self::images::PullPolicy;
+use self::names::Names;
+use self::ports::PublishedPort;
+use self::rewrite::Policy;
+use self::upstream::Upstream;
+
+/// How many objects of each kind one learner may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    pub containers: usize,
+    pub volumes: usize,
+    pub networks: usize,
+}
+
+/// What every learner's engine shares: the engine, the policy, the pull allowlist.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub upstream: Upstream,
+    pub instance: String,
+    pub policy: Policy,
+    pub quotas: Quotas,
+    pub pulls: Arc<PullPolicy>,
+    /// Folder holding one sub-folder per learner with their socket.
+    pub sockets: PathBuf,
+}
+
+/// One learner's scoped engine.
+pub struct Scope {
+    names: Names,
+    settings: EngineSettings,
+    socket: PathBuf,
+    /// Public images this learner pulled or used, by id: they appear in their `docker images`.
+    seen: Mutex<HashSet<String>>,
+    /// Images this learner built, by id (tagged or not).
+    built: Mutex<HashSet<String>>,
+    /// The learner's workstation container, once it exists (forwarders run in it).
+    workstation: OnceLock<String>,
+    ports: watch::Sender<Vec<PublishedPort>>,
+    forwarders: tokio::sync::Mutex<Vec<PublishedPort>>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Scope {
+    /// Makes the learner's socket and starts serving it.
+    pub fn start(settings: EngineSettings, learner: &str) -> std::io::Result<Arc<Scope>> {
+        let dir = settings.sockets.join(learner);
+        std::fs::create_dir_all(&dir)?;
+        // Others may pass through to the socket (a remapped container user is "other" to
+        // the host) but not list the folder.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))?;
+        let socket = dir.join("docker.sock");
+        match std::fs::remove_file(&socket) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+        let (ports, _) = watch::channel(Vec::new());
+        let scope = Arc::new(Scope {
+            names: Names::new(learner, &settings.instance),
+            settings,
+            socket,
+            seen: Mutex::new(HashSet::new()),
+            built: Mutex::new(HashSet::new()),
+            workstation: OnceLock::new(),
+            ports,
+            forwarders: tokio::sync::Mutex::new(Vec::new()),
+            server: Mutex::new(None),
+        });
+        let server = tokio::spawn(serve(Arc::downgrade(&scope), listener));
+        *scope.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+        Ok(scope)
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.settings.upstream
+    }
+
+    /// Tells the scope which container is the learner's workstation.
+    pub fn set_workstation(&self, id: &str) {
+        let _ = self.workstation.set(id.to_owned());
+    }
+
+    /// The learner's published ports, updated whenever they change.
+    pub fn ports(&self) -> watch::Receiver<Vec<PublishedPort>> {
+        self.ports.subscribe()
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn built(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.built.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops serving and removes everything the learner made: containers, networks, volumes
+    /// and the images they built or tagged.
+    pub async fn remove_everything(&self) {
+        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.abort();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        if let Err(error) = handlers::remove_everything(self).await {
+            tracing::warn!(learner = self.names.learner(), error = %error.message,
+                "could not remove all of a learner's objects");
+        }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.abort();
+        }
+    }
+}
+
+async fn serve(scope: std::sync::Weak<Scope>, listener: UnixListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "scoped engine socket failed");
+                return;
+            }
+        };
+        let Some(scope) = scope.upgrade() else { return };
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let scope = scope.clone();
+                async move { Ok::<_, Infallible>(handlers::handle(&scope, request).await) }
+            });
+            let served = http1::Builder::new()
+                .max_buf_size(256 * 1024)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "scoped engine connection ended");
+            }
+        });
+    }
+}
