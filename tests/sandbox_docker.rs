@@ -83,7 +83,19 @@ async fn the_workstation_is_hardened_as_designed() {
         host.restart_policy.unwrap().name,
         Some(bollard::models::RestartPolicyNameEnum::NO)
     );
-    assert!(host.binds.unwrap_or_default().is_empty());
+    // No host path but the learner's own scoped engine socket (DESIGN.md).
+    let binds = host.binds.unwrap_or_default();
+    assert_eq!(binds.len(), 1, "{binds:?}");
+    assert!(
+        binds[0].ends_with(&format!(
+            "/engines/{learner}/docker.sock:/var/run/docker.sock"
+        )),
+        "{binds:?}"
+    );
+    assert_eq!(
+        host.sysctls.unwrap_or_default()["net.ipv4.ip_unprivileged_port_start"],
+        "0"
+    );
     assert!(host.pid_mode.unwrap_or_default().is_empty());
     assert!(host.ipc_mode.unwrap_or_default() != "host");
     let network = format!("berth-{learner}");

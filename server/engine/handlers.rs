@@ -874,6 +874,14 @@ async fn container_create(
             existing.len()
         )));
     }
+    let network_mode = plan.body["HostConfig"]["NetworkMode"]
+        .as_str()
+        .unwrap_or_default();
+    if let Some(target) = network_mode.strip_prefix("container:") {
+        // The engine checks only at start; the learner hears about a typo now.
+        let learner_name = scope.names.unprefix(target).unwrap_or(target);
+        resolve_container(scope, learner_name).await?;
+    }
     let image = resolve_image(scope, &plan.image, Purpose::Use).await?;
     let mut body = plan.body;
     let mut publish = plan.publish;

@@ -122,7 +122,7 @@ impl Names {
             Value::Object(map) => {
                 for (key, inner) in map.iter_mut() {
                     match (key.as_str(), &mut *inner) {
-                        ("Labels", Value::Object(labels)) => {
+                        ("Labels" | "Attributes", Value::Object(labels)) => {
                             labels.retain(|k, _| !k.starts_with("berth."));
                         }
                         ("RepoTags" | "RepoDigests", Value::Array(tags)) => {
