@@ -7,6 +7,8 @@
 //! route allowlist ([`route`]) → gates and mutators ([`rewrite`], [`handlers`]) → forward
 //! ([`upstream`]) → response filters ([`names::Names::unscope`]).
 
+#[doc(hidden)]
+pub mod fuzz;
 mod handlers;
 pub mod images;
 pub mod json;
