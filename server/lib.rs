@@ -150,6 +150,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Err(error) => tracing::warn!(%error, "could not remove leftovers"),
     }
     tracing::info!(backend = backend.name(), instance, "sandbox backend ready");
+    backend.prefetch(lesson_images);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -275,6 +275,49 @@ impl DockerBackend {
     }
 }
 
+/// Pulls one lesson image, logging its progress; a failed pull of an image already on this
+/// machine is fine (an offline classroom), one that is missing is worth a warning.
+async fn prefetch_one(docker: &Docker, image: &str) {
+    use futures_util::StreamExt;
+    let (name, tag) = crate::engine::images::split_tag(image);
+    tracing::info!(image, "pulling a lesson image");
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_image: Some(name.to_owned()),
+        tag: Some(tag.to_owned()),
+        ..Default::default()
+    };
+    let mut progress = docker.create_image(Some(options), None, None);
+    let mut last_status = String::new();
+    let mut failure = None;
+    while let Some(item) = progress.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(status) = info.status
+                    && status != last_status
+                    && info.id.is_none()
+                {
+                    tracing::info!(image, %status, "pull");
+                    last_status = status;
+                }
+            }
+            Err(error) => {
+                failure = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    let present = docker.inspect_image(image).await.is_ok();
+    match (failure, present) {
+        (None, _) => tracing::info!(image, "lesson image ready"),
+        (Some(error), true) => {
+            tracing::info!(image, %error, "could not pull; the copy on this machine will be used")
+        }
+        (Some(error), false) => {
+            tracing::warn!(image, %error, "could not pull a lesson image, and it is not on this machine")
+        }
+    }
+}
+
 fn shell_env() -> Vec<String> {
     [
         "HOME=/home/learner",
@@ -330,6 +373,15 @@ impl Backend for DockerBackend {
             return Err(error.into());
         }
         Ok(Box::new(workstation))
+    }
+
+    fn prefetch(&self, images: Vec<String>) {
+        let docker = self.docker.clone();
+        tokio::spawn(async move {
+            for image in images {
+                prefetch_one(&docker, &image).await;
+            }
+        });
     }
 
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {

@@ -102,6 +102,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError>;
     /// Removes what an earlier run of this instance left behind; returns how many objects.
     async fn remove_leftovers(&self) -> Result<usize, SandboxError>;
+    /// Starts pulling the images lessons name, in the background, so a class does not wait.
+    fn prefetch(&self, _images: Vec<String>) {}
 }
 
 /// One learner's workstation.
