@@ -32,7 +32,9 @@ fn report(name: &str, scoped: &mut [Duration], direct: &mut [Duration]) {
 async fn time_cli(host: Option<&std::path::Path>, args: &[&str]) -> Duration {
     let mut command = tokio::process::Command::new("docker");
     if let Some(socket) = host {
-        command.arg("-H").arg(format!("unix://{}", socket.display()));
+        command
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()));
     }
     let started = Instant::now();
     let output = command.args(args).output().await.expect("docker runs");
@@ -48,17 +50,26 @@ async fn main() {
     let socket = learner.socket.clone();
     // A few containers on both sides, so `ps` lists something.
     for n in 0..3 {
-        learner.docker(&format!("run -d --name idle{n} busybox sleep 600")).await;
+        learner
+            .docker(&format!("run -d --name idle{n} busybox sleep 600"))
+            .await;
     }
     let mut direct_names = Vec::new();
     for n in 0..3 {
         let name = format!("berth-bench-idle{n}-{}", std::process::id());
-        time_cli(None, &["run", "-d", "--name", &name, "busybox", "sleep", "600"]).await;
+        time_cli(
+            None,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "600"],
+        )
+        .await;
         direct_names.push(name);
     }
     for (name, args) in [
         ("docker ps", &["ps"][..]),
-        ("docker run --rm busybox true", &["run", "--rm", "busybox", "true"][..]),
+        (
+            "docker run --rm busybox true",
+            &["run", "--rm", "busybox", "true"][..],
+        ),
     ] {
         // Warm both paths once, then alternate so load affects both alike.
         time_cli(Some(&socket), args).await;

@@ -49,11 +49,23 @@ pub fn create_body(data: &[u8]) {
         assert_eq!(host["Privileged"], false);
         assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
         assert_eq!(host["Memory"], host["MemorySwap"]);
-        assert!(host["PidsLimit"].as_i64().is_some_and(|p| (1..=256).contains(&p)));
+        assert!(
+            host["PidsLimit"]
+                .as_i64()
+                .is_some_and(|p| (1..=256).contains(&p))
+        );
         let mode = host["NetworkMode"].as_str().unwrap_or_default();
-        assert!(mode == "none" || mode.starts_with("berth-0123456789ab") || mode.starts_with("container:berth-0123456789ab-"));
+        assert!(
+            mode == "none"
+                || mode.starts_with("berth-0123456789ab")
+                || mode.starts_with("container:berth-0123456789ab-")
+        );
         for bind in host["Binds"].as_array().into_iter().flatten() {
-            assert!(bind.as_str().unwrap_or_default().starts_with("berth-0123456789ab-"));
+            assert!(
+                bind.as_str()
+                    .unwrap_or_default()
+                    .starts_with("berth-0123456789ab-")
+            );
         }
         assert_eq!(plan.body["Labels"]["berth.owner"], "0123456789ab");
     }
@@ -84,7 +96,12 @@ mod tests {
                 let at = rng.random_range(0..=data.len());
                 match rng.random_range(0..4) {
                     0 if at < data.len() => data[at] = rng.random(),
-                    1 => data.insert(at, *b"{}[]\":,%/.\\ \n0aZ".get(rng.random_range(0..17)).unwrap_or(&b'x')),
+                    1 => data.insert(
+                        at,
+                        *b"{}[]\":,%/.\\ \n0aZ"
+                            .get(rng.random_range(0..17))
+                            .unwrap_or(&b'x'),
+                    ),
                     2 if at < data.len() => {
                         data.remove(at);
                     }

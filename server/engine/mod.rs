@@ -69,6 +69,8 @@ pub struct Scope {
     workstation: OnceLock<String>,
     ports: watch::Sender<Vec<PublishedPort>>,
     forwarders: tokio::sync::Mutex<Vec<PublishedPort>>,
+    /// Without a workstation (the local backend), berth itself listens on 127.0.0.1:PORT.
+    listeners: Mutex<std::collections::HashMap<u16, tokio::task::JoinHandle<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -98,6 +100,7 @@ impl Scope {
             workstation: OnceLock::new(),
             ports,
             forwarders: tokio::sync::Mutex::new(Vec::new()),
+            listeners: Mutex::new(std::collections::HashMap::new()),
             server: Mutex::new(None),
         });
         let server = tokio::spawn(serve(Arc::downgrade(&scope), listener));
@@ -135,11 +138,50 @@ impl Scope {
         self.built.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The learner's default network, for backends without a workstation to make it.
+    pub async fn ensure_bridge(&self) {
+        let mut labels = self.names.labels();
+        labels.insert(crate::sandbox::docker::LABEL_ROLE.into(), "network".into());
+        let body = serde_json::json!({
+            "Name": self.names.bridge(),
+            "Driver": "bridge",
+            "CheckDuplicate": true,
+            "Internal": !self.settings.policy.allow_egress,
+            "Labels": labels,
+        });
+        let created = self
+            .upstream()
+            .call(hyper::Method::POST, "/networks/create", Some(&body))
+            .await;
+        if let Ok((status, answer)) = created
+            && !status.is_success()
+            && status != hyper::StatusCode::CONFLICT
+        {
+            tracing::warn!(%answer, "could not make the learner's network");
+        }
+    }
+
+    pub async fn remove_bridge(&self) {
+        let path = format!("/networks/{}", self.names.bridge());
+        let _ = self
+            .upstream()
+            .call(hyper::Method::DELETE, &path, None)
+            .await;
+    }
+
     /// Stops serving and removes everything the learner made: containers, networks, volumes
     /// and the images they built or tagged.
     pub async fn remove_everything(&self) {
         if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
             server.abort();
+        }
+        for (_, listener) in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+        {
+            listener.abort();
         }
         let _ = std::fs::remove_file(&self.socket);
         if let Some(dir) = self.socket.parent() {

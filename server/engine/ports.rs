@@ -214,6 +214,9 @@ pub async fn sync(scope: &Scope) {
         }
     };
     let mut running = scope.forwarders.lock().await;
+    if scope.workstation.get().is_none() {
+        listen_locally(scope, &ports);
+    }
     if let Some(workstation) = scope.workstation.get() {
         for old in running.iter().filter(|old| !ports.contains(old)) {
             if old.proto == "tcp" {
@@ -281,6 +284,56 @@ async fn stop_forwarder(scope: &Scope, workstation: &str, port: u16) {
     ];
     if let Err(error) = exec_detached(scope, workstation, cmd).await {
         tracing::debug!(port, error = %error.message, "could not stop a port forwarder");
+    }
+}
+
+/// The local backend's shells run on this machine: `curl localhost:8080` reaches berth, which
+/// passes the connection to the container.
+fn listen_locally(scope: &Scope, ports: &[PublishedPort]) {
+    let mut listeners = scope.listeners.lock().unwrap_or_else(|e| e.into_inner());
+    listeners.retain(|port, task| {
+        let keep = ports.iter().any(|p| p.port == *port && p.proto == "tcp");
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    for port in ports.iter().filter(|p| p.proto == "tcp") {
+        if listeners.contains_key(&port.port) {
+            continue;
+        }
+        let listener = match std::net::TcpListener::bind(("127.0.0.1", port.port))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+        {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(port = port.port, %error, "cannot listen on localhost for a published port; the browser link still works");
+                continue;
+            }
+        };
+        let upstream = scope.upstream().clone();
+        let bridge = scope.names().bridge();
+        let target = port.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let bridge = bridge.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Some(address) = address_of(&upstream, &bridge, &target.container_id).await
+                    else {
+                        return;
+                    };
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect((address.as_str(), target.target)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        listeners.insert(port.port, task);
     }
 }
 
@@ -368,15 +421,22 @@ async fn proxy_to(
 }
 
 async fn container_address(scope: &Arc<Scope>, id: &str) -> Option<String> {
-    let info = scope
-        .upstream()
+    address_of(scope.upstream(), &scope.names().bridge(), id).await
+}
+
+/// The container's address on the learner's network (or any of its networks).
+async fn address_of(
+    upstream: &super::upstream::Upstream,
+    bridge: &str,
+    id: &str,
+) -> Option<String> {
+    let info = upstream
         .ok(Method::GET, &format!("/containers/{id}/json"), None)
         .await
         .ok()?;
     let networks = info["NetworkSettings"]["Networks"].as_object()?;
-    let bridge = scope.names().bridge();
     networks
-        .get(&bridge)
+        .get(bridge)
         .into_iter()
         .chain(networks.values())
         .filter_map(|n| n["IPAddress"].as_str())

@@ -66,6 +66,35 @@ pub fn network_name(learner: &LearnerId) -> String {
     format!("berth-{learner}")
 }
 
+/// What every learner's scoped engine shares, from the configuration.
+pub fn engine_settings(
+    config: &Config,
+    instance: &str,
+    lesson_images: &[String],
+    endpoint: &Endpoint,
+) -> Result<EngineSettings, SandboxError> {
+    let data_dir = std::path::absolute(&config.data_dir)
+        .map_err(|e| SandboxError::Engine(format!("data dir: {e}")))?;
+    Ok(EngineSettings {
+        upstream: Upstream::new(endpoint.clone()),
+        instance: instance.to_owned(),
+        policy: Policy {
+            memory_bytes: config.limits.memory_bytes,
+            nano_cpus: config.limits.nano_cpus,
+            pids: config.limits.pids,
+            max_restarts: LEARNER_MAX_RESTARTS,
+            allow_egress: config.allow_egress,
+        },
+        quotas: Quotas {
+            containers: config.max_containers,
+            volumes: LEARNER_VOLUMES,
+            networks: LEARNER_NETWORKS,
+        },
+        pulls: Arc::new(PullPolicy::new(&config.pull_allow, lesson_images)),
+        sockets: data_dir.join("engines"),
+    })
+}
+
 pub struct DockerBackend {
     docker: Docker,
     endpoint: Endpoint,
@@ -101,26 +130,7 @@ impl DockerBackend {
             Err(error) => return Err(error.into()),
         }
         let endpoint = Endpoint::from_env();
-        let data_dir = std::path::absolute(&config.data_dir)
-            .map_err(|e| SandboxError::Engine(format!("data dir: {e}")))?;
-        let engine = EngineSettings {
-            upstream: Upstream::new(endpoint.clone()),
-            instance: instance.to_owned(),
-            policy: Policy {
-                memory_bytes: config.limits.memory_bytes,
-                nano_cpus: config.limits.nano_cpus,
-                pids: config.limits.pids,
-                max_restarts: LEARNER_MAX_RESTARTS,
-                allow_egress: config.allow_egress,
-            },
-            quotas: Quotas {
-                containers: config.max_containers,
-                volumes: LEARNER_VOLUMES,
-                networks: LEARNER_NETWORKS,
-            },
-            pulls: Arc::new(PullPolicy::new(&config.pull_allow, lesson_images)),
-            sockets: data_dir.join("engines"),
-        };
+        let engine = engine_settings(config, instance, lesson_images, &endpoint)?;
         Ok(DockerBackend {
             docker,
             endpoint,
@@ -620,7 +630,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
 
 impl Endpoint {
     /// The same place bollard's local defaults connect to.
-    fn from_env() -> Endpoint {
+    pub fn from_env() -> Endpoint {
         match std::env::var("DOCKER_HOST") {
             Ok(host) if host.starts_with("tcp://") => {
                 Endpoint::Tcp(host.trim_start_matches("tcp://").to_owned())

@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -19,16 +19,20 @@ use super::{
     Backend, SHELL_CHANNEL_CHUNKS, SandboxError, Shell, ShellEvent, ShellInput, TermSize,
     Workstation,
 };
+use crate::engine::{EngineSettings, Scope};
 use crate::session::LearnerId;
 
 const READ_CHUNK: usize = 16 * 1024;
 
 #[derive(Default)]
-pub struct LocalBackend;
+pub struct LocalBackend {
+    /// When a Docker engine answers, each learner gets a scoped engine (`DOCKER_HOST`).
+    engine: Option<EngineSettings>,
+}
 
 impl LocalBackend {
-    pub fn new() -> LocalBackend {
-        LocalBackend
+    pub fn new(engine: Option<EngineSettings>) -> LocalBackend {
+        LocalBackend { engine }
     }
 }
 
@@ -43,9 +47,20 @@ impl Backend for LocalBackend {
     }
 
     async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
+        let scope = match &self.engine {
+            Some(settings) => {
+                let scope = Scope::start(settings.clone(), learner.as_str()).map_err(|e| {
+                    SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
+                })?;
+                scope.ensure_bridge().await;
+                Some(scope)
+            }
+            None => None,
+        };
         Ok(Box::new(LocalWorkstation {
             id: format!("local-{learner}"),
             killers: Mutex::new(Vec::new()),
+            scope,
         }))
     }
 
@@ -57,6 +72,7 @@ impl Backend for LocalBackend {
 pub struct LocalWorkstation {
     id: String,
     killers: Mutex<Vec<Box<dyn ChildKiller + Send + Sync>>>,
+    scope: Option<Arc<Scope>>,
 }
 
 fn shell_error(error: impl std::fmt::Display) -> SandboxError {
@@ -72,7 +88,7 @@ fn pty_size(size: TermSize) -> PtySize {
     }
 }
 
-fn login_shell() -> CommandBuilder {
+fn login_shell(docker_host: Option<&std::path::Path>) -> CommandBuilder {
     let bash = ["/bin/bash", "/usr/bin/bash"]
         .into_iter()
         .find(|path| std::path::Path::new(path).exists());
@@ -90,6 +106,9 @@ fn login_shell() -> CommandBuilder {
     }
     command.env("TERM", "xterm-256color");
     command.env("COLORTERM", "truecolor");
+    if let Some(socket) = docker_host {
+        command.env("DOCKER_HOST", format!("unix://{}", socket.display()));
+    }
     command
 }
 
@@ -99,13 +118,17 @@ impl Workstation for LocalWorkstation {
         &self.id
     }
 
+    fn scope(&self) -> Option<Arc<Scope>> {
+        self.scope.clone()
+    }
+
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
         let pair = native_pty_system()
             .openpty(pty_size(size))
             .map_err(shell_error)?;
         let mut child = pair
             .slave
-            .spawn_command(login_shell())
+            .spawn_command(login_shell(self.scope.as_ref().map(|s| s.socket())))
             .map_err(shell_error)?;
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().map_err(shell_error)?;
@@ -181,6 +204,10 @@ impl Workstation for LocalWorkstation {
             .drain(..)
         {
             let _ = killer.kill();
+        }
+        if let Some(scope) = &self.scope {
+            scope.remove_everything().await;
+            scope.remove_bridge().await;
         }
         Ok(())
     }

@@ -414,14 +414,25 @@ pub async fn backend_for(
     instance: &str,
     lesson_images: &[String],
 ) -> Result<Arc<dyn Backend>, SandboxError> {
-    let local = || -> Result<Arc<dyn Backend>, SandboxError> {
+    // A local shell gets a scoped engine too, when an engine answers.
+    let local = || async {
         if !config.listen.ip().is_loopback() {
             return Err(SandboxError::LocalNotOnLoopback(config.listen));
         }
-        Ok(Arc::new(local::LocalBackend::new()))
+        let endpoint = docker::Endpoint::from_env();
+        let engine = match endpoint.connect().await {
+            Ok(_) => Some(docker::engine_settings(
+                config,
+                instance,
+                lesson_images,
+                &endpoint,
+            )?),
+            Err(_) => None,
+        };
+        Ok(Arc::new(local::LocalBackend::new(engine)) as Arc<dyn Backend>)
     };
     match config.sandbox {
-        SandboxKind::Local => local(),
+        SandboxKind::Local => local().await,
         SandboxKind::Docker => Ok(Arc::new(
             docker::DockerBackend::connect(config, instance, lesson_images).await?,
         )),
@@ -430,7 +441,7 @@ pub async fn backend_for(
                 Ok(backend) => Ok(Arc::new(backend)),
                 Err(reason) => {
                     tracing::warn!(%reason, "docker backend unavailable, trying local");
-                    local().map_err(|_| reason)
+                    local().await.map_err(|_| reason)
                 }
             }
         }
