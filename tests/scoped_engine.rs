@@ -445,6 +445,55 @@ async fn two_learners_use_the_same_names_and_ports() {
         .await
         .unwrap();
     assert_eq!(redirect.headers()["location"], "/ports/8080/");
+
+    // Upgraded connections (WebSocket) pass both ways: an echo server behind a 101.
+    alice
+        .sh(concat!(
+            "cat > upgrade.sh <<'EOF'\n",
+            "while read -r l; do l=$(echo \"$l\" | tr -d '\\r'); [ -z \"$l\" ] && break; done\n",
+            "printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n\\r\\n'\n",
+            "exec cat\n",
+            "EOF"
+        ))
+        .await;
+    ok(
+        &alice,
+        "create --name echo -p 8081:80 busybox nc -ll -p 80 -e sh /upgrade.sh",
+    )
+    .await;
+    ok(&alice, "cp upgrade.sh echo:/upgrade.sh").await;
+    ok(&alice, "start echo").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let upgrade = format!(
+        "GET /ports/8081/socket HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.addr, alice.cookie
+    );
+    stream.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before the upgrade: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    let head = String::from_utf8_lossy(&seen).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"echoed both ways\n").await.unwrap();
+    let mut echoed = Vec::new();
+    while !String::from_utf8_lossy(&echoed).contains("echoed both ways") {
+        let n = tokio::time::timeout(common::WAIT, stream.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the echo");
+        echoed.extend_from_slice(&buffer[..n]);
+    }
     server.stop().await;
 }
 
