@@ -535,6 +535,14 @@ async fn the_terminal_runs_interactive_containers_and_lists_ports() {
     term.send("docker rm -f web\r").await;
     let ports = term.expect_control("ports").await;
     assert_eq!(ports["ports"], serde_json::json!([]));
+
+    // A container that exits by itself takes its port link with it.
+    term.send("docker run -d -p 8082:80 busybox sleep 2\r")
+        .await;
+    let ports = term.expect_control("ports").await;
+    assert_eq!(ports["ports"][0]["port"], 8082);
+    let ports = term.expect_control("ports").await;
+    assert_eq!(ports["ports"], serde_json::json!([]));
     server.stop().await;
 }
 

@@ -72,6 +72,10 @@ pub struct Scope {
     /// Without a workstation (the local backend), berth itself listens on 127.0.0.1:PORT.
     listeners: Mutex<std::collections::HashMap<u16, tokio::task::JoinHandle<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Follows the engine's events for this learner's containers.
+    watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Counts changes to the learner's containers (started, stopped, died, removed…).
+    changes: watch::Sender<u64>,
 }
 
 impl Scope {
@@ -91,6 +95,7 @@ impl Scope {
         let listener = UnixListener::bind(&socket)?;
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
         let (ports, _) = watch::channel(Vec::new());
+        let (changes, _) = watch::channel(0);
         let scope = Arc::new(Scope {
             names: Names::new(learner, &settings.instance),
             settings,
@@ -102,9 +107,13 @@ impl Scope {
             forwarders: tokio::sync::Mutex::new(Vec::new()),
             listeners: Mutex::new(std::collections::HashMap::new()),
             server: Mutex::new(None),
+            watcher: Mutex::new(None),
+            changes,
         });
         let server = tokio::spawn(serve(Arc::downgrade(&scope), listener));
         *scope.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+        let watcher = tokio::spawn(watch_events(Arc::downgrade(&scope)));
+        *scope.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         Ok(scope)
     }
 
@@ -123,6 +132,12 @@ impl Scope {
     /// Tells the scope which container is the learner's workstation.
     pub fn set_workstation(&self, id: &str) {
         let _ = self.workstation.set(id.to_owned());
+    }
+
+    /// Ticks whenever one of the learner's containers changes state, whoever changed it (the
+    /// learner, or the container exiting by itself).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The learner's published ports, updated whenever they change.
@@ -172,8 +187,10 @@ impl Scope {
     /// Stops serving and removes everything the learner made: containers, networks, volumes
     /// and the images they built or tagged.
     pub async fn remove_everything(&self) {
-        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            server.abort();
+        for task in [&self.server, &self.watcher] {
+            if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
         }
         for (_, listener) in self
             .listeners
@@ -196,9 +213,60 @@ impl Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            server.abort();
+        for task in [&self.server, &self.watcher] {
+            if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
         }
+    }
+}
+
+/// Follows the engine's container events for one learner: published ports follow containers
+/// that exit by themselves, and [`Scope::changes`] ticks. Reconnects when the engine restarts.
+async fn watch_events(scope: std::sync::Weak<Scope>) {
+    use http_body_util::BodyExt;
+    loop {
+        let Some(strong) = scope.upgrade() else {
+            return;
+        };
+        let filters = serde_json::json!({
+            "type": {"container": true},
+            "label": {format!("{}={}", crate::sandbox::docker::LABEL_OWNER, strong.names.learner()): true},
+        });
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("filters", &filters.to_string())
+            .finish();
+        let request = hyper::Request::builder()
+            .uri(format!("/events?{query}"))
+            .body(upstream::empty());
+        let upstream = strong.upstream().clone();
+        drop(strong);
+        let response = match request {
+            Ok(request) => upstream.send(request).await,
+            Err(_) => return,
+        };
+        if let Ok(response) = response {
+            let mut body = response.into_body();
+            let mut open = true;
+            while open && matches!(body.frame().await, Some(Ok(_))) {
+                // A burst of events (create, attach, start…) settles into one update.
+                loop {
+                    let quiet = std::time::Duration::from_millis(150);
+                    match tokio::time::timeout(quiet, body.frame()).await {
+                        Ok(Some(Ok(_))) => continue,
+                        Ok(_) => open = false,
+                        Err(_) => {}
+                    }
+                    break;
+                }
+                let Some(strong) = scope.upgrade() else {
+                    return;
+                };
+                ports::sync(&strong).await;
+                strong.changes.send_modify(|count| *count += 1);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
