@@ -171,7 +171,20 @@ async fn containers_behave_as_on_a_laptop() {
         "{restart}"
     );
 
-    ok(&me, "rm -f later chatter").await;
+    let exposed = ok(
+        &me,
+        "run -d --name any --expose 80 -P busybox httpd -f -p 80 -h /etc",
+    )
+    .await;
+    assert!(!exposed.is_empty());
+    assert_eq!(ok(&me, "port any 80").await.trim(), "0.0.0.0:32768");
+    let picked = me.sh("sleep 0.5; curl -s localhost:32768/hostname").await;
+    assert_eq!(picked.stdout.trim(), &exposed.trim()[..12], "{picked:?}");
+    ok(&me, "rm -f any").await;
+    ok(&me, "rm -f later").await;
+    let pruned = ok(&me, "container prune -f").await;
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert!(!ok(&me, "ps -a").await.contains("chatter"));
     ok(&me, "rm -f web").await;
     assert_eq!(ok(&me, "ps -a -q").await, "");
     let gone = me
