@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use crate::config::Config;
 use crate::lessons::LessonStore;
@@ -34,6 +34,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub lessons: LessonStore,
     pub sandboxes: Arc<Manager>,
+    pub progress: Arc<checks::progress::Progress>,
 }
 
 /// The whole HTTP surface of berth.
@@ -44,6 +45,11 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/ws/terminal", get(terminal::bridge::upgrade))
+        .route("/api/checks/{lang}/{slug}", post(checks::api::all))
+        .route(
+            "/api/checks/{lang}/{slug}/{exercise}",
+            post(checks::api::one),
+        )
         .route("/ports/{port}", any(engine::ports::proxy_root))
         .route("/ports/{port}/", any(engine::ports::proxy_root))
         .route("/ports/{port}/{*rest}", any(engine::ports::proxy))
@@ -79,6 +85,8 @@ pub enum StartError {
     Lessons(#[from] lessons::LessonError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Progress(#[from] checks::progress::ProgressError),
     #[error("data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -142,6 +150,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     };
     let instance = instance_id(&config.data_dir).map_err(data_dir_error)?;
+    let progress = Arc::new(checks::progress::Progress::open(&config.data_dir)?);
     let lesson_images = lessons.images();
     let backend = sandbox::backend_for(&config, &instance, &lesson_images).await?;
     match backend.remove_leftovers().await {
@@ -167,6 +176,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config: Arc::new(config),
         lessons,
         sandboxes,
+        progress,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());

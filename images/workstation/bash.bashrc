@@ -11,6 +11,8 @@ shopt -s checkwinsize histappend
 HISTCONTROL=ignoreboth
 HISTSIZE=5000
 HISTFILESIZE=10000
+# Each command reaches ~/.bash_history as soon as it ran: berth's `history` checks read it.
+PROMPT_COMMAND="history -a${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
 
 export PAGER=less EDITOR=nano VISUAL=nano
 # Colours pass through less (`docker logs … | less`, git-style output).

@@ -485,6 +485,56 @@ impl Workstation for DockerWorkstation {
         Some(self.scope.clone())
     }
 
+    async fn run(
+        &self,
+        command: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, String), SandboxError> {
+        use futures_util::StreamExt;
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                ExecConfig {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(false),
+                    cmd: Some(vec!["bash".to_owned(), "-c".to_owned(), command.to_owned()]),
+                    env: Some(shell_env()),
+                    user: Some(LEARNER_USER.to_owned()),
+                    working_dir: Some(LEARNER_HOME.to_owned()),
+                    privileged: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .id;
+        let collect = async {
+            let mut stdout = Vec::new();
+            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+                self.docker.start_exec(&exec, None).await?
+            {
+                while let Some(chunk) = output.next().await {
+                    if let bollard::container::LogOutput::StdOut { message } = chunk?
+                        && stdout.len() < super::MAX_RUN_OUTPUT
+                    {
+                        stdout.extend_from_slice(&message);
+                    }
+                }
+            }
+            Ok::<_, bollard::errors::Error>(stdout)
+        };
+        let stdout = tokio::time::timeout(timeout, collect)
+            .await
+            .map_err(|_| SandboxError::Shell("timeout".to_owned()))??;
+        let code = self
+            .docker
+            .inspect_exec(&exec)
+            .await?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((code, String::from_utf8_lossy(&stdout).into_owned()))
+    }
+
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
         let exec = self
             .docker

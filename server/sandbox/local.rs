@@ -122,6 +122,36 @@ impl Workstation for LocalWorkstation {
         self.scope.clone()
     }
 
+    async fn run(
+        &self,
+        command: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, String), SandboxError> {
+        let mut process = tokio::process::Command::new("bash");
+        process.arg("-c").arg(command).kill_on_drop(true);
+        process.stdin(std::process::Stdio::null());
+        process.stderr(std::process::Stdio::null());
+        if let Some(home) = std::env::var_os("HOME") {
+            process.current_dir(home);
+        }
+        if let Some(scope) = &self.scope {
+            process.env(
+                "DOCKER_HOST",
+                format!("unix://{}", scope.socket().display()),
+            );
+        }
+        let output = tokio::time::timeout(timeout, process.output())
+            .await
+            .map_err(|_| SandboxError::Shell("timeout".to_owned()))?
+            .map_err(shell_error)?;
+        let mut stdout = output.stdout;
+        stdout.truncate(super::MAX_RUN_OUTPUT);
+        Ok((
+            i64::from(output.status.code().unwrap_or(-1)),
+            String::from_utf8_lossy(&stdout).into_owned(),
+        ))
+    }
+
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
         let pair = native_pty_system()
             .openpty(pty_size(size))

@@ -117,7 +117,13 @@ pub trait Workstation: Send + Sync + 'static {
     fn scope(&self) -> Option<Arc<crate::engine::Scope>> {
         None
     }
+    /// Runs a command as the learner, without a terminal (checks' probes): its exit code and
+    /// the start of its output. `SandboxError::Shell("timeout")` when it takes too long.
+    async fn run(&self, command: &str, timeout: Duration) -> Result<(i64, String), SandboxError>;
 }
+
+/// What a check reads of a command's output.
+pub const MAX_RUN_OUTPUT: usize = 64 * 1024;
 
 /// A learner's live workstation and its terminal tabs.
 pub struct Sandbox {
@@ -139,6 +145,15 @@ impl Sandbox {
     /// The learner's scoped Docker engine (the docker backend has one).
     pub fn scope(&self) -> Option<Arc<crate::engine::Scope>> {
         self.workstation.scope()
+    }
+
+    /// Runs a command as the learner (see [`Workstation::run`]).
+    pub async fn run(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<(i64, String), SandboxError> {
+        self.workstation.run(command, timeout).await
     }
 
     /// Time left before the lifetime limit removes this sandbox.

@@ -40,6 +40,8 @@ const CLOSE_REPLACED: u16 = 4000;
 #[derive(Debug, Deserialize)]
 pub struct TerminalQuery {
     tab: Option<String>,
+    /// `en/02-what-docker-does`: the lesson beside this terminal, whose checks update live.
+    lesson: Option<String>,
     cols: Option<u16>,
     rows: Option<u16>,
 }
@@ -67,6 +69,10 @@ pub async fn upgrade(
     };
     let learner = LearnerId::from_secret(&secret);
     let tab = query.tab.as_deref().unwrap_or("0").parse::<u32>().ok();
+    let lesson = query.lesson.as_deref().and_then(|lesson| {
+        let (lang, slug) = lesson.split_once('/')?;
+        Some((crate::lessons::Lang::from_code(lang)?, slug.to_owned()))
+    });
     let size = match (query.cols, query.rows) {
         (Some(cols), Some(rows)) if (2..=1000).contains(&cols) && (1..=500).contains(&rows) => {
             TermSize { cols, rows }
@@ -75,7 +81,7 @@ pub async fn upgrade(
     };
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, learner, tab, size))
+        .on_upgrade(move |socket| serve(socket, state, learner, tab, size, lesson))
 }
 
 /// The Origin of a browser's request must be this server (or a configured origin). Clients
@@ -135,6 +141,7 @@ async fn serve(
     learner: LearnerId,
     tab: Option<u32>,
     size: TermSize,
+    lesson: Option<(crate::lessons::Lang, String)>,
 ) {
     let (sink, mut stream) = socket.split();
     let Some(tab_number) = tab else {
@@ -154,6 +161,20 @@ async fn serve(
         expires_in: sandbox.expires_in().as_secs(),
     };
     let (control, control_rx) = mpsc::channel(16);
+    let typed = crate::checks::live::Typed::default();
+    // Only the first tab keeps the lesson's cards up to date.
+    let checks = lesson.filter(|_| tab_number == 0).map(|(lang, slug)| {
+        tokio::spawn(crate::checks::live::run(crate::checks::live::Watch {
+            state: state.clone(),
+            sandbox: sandbox.clone(),
+            learner: learner.clone(),
+            lang,
+            slug,
+            typed: typed.clone(),
+            control: control.downgrade(),
+        }))
+    });
+    let _checks = AbortOnDrop(checks);
     let ports = sandbox.scope().map(|scope| scope.ports());
     let mut writer = tokio::spawn(write_to_browser(
         sink,
@@ -171,6 +192,9 @@ async fn serve(
         match message {
             Some(Ok(Message::Binary(bytes))) => {
                 sandbox.touch();
+                if bytes.contains(&b'\r') {
+                    typed.enter();
+                }
                 for piece in bytes.chunks(INPUT_PIECE) {
                     tab.write(bytes.slice_ref(piece)).await;
                 }
@@ -294,6 +318,17 @@ async fn write_to_browser(
                     return close(&mut sink, CLOSE_REPLACED, "replaced").await;
                 }
             },
+        }
+    }
+}
+
+/// Stops the live checks when the terminal goes.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
         }
     }
 }

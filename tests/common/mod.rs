@@ -148,6 +148,13 @@ impl TestServer {
         term
     }
 
+    /// Stops berth but keeps its data dir, for a restart on the same data.
+    pub async fn stop_keeping_data(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
