@@ -342,5 +342,35 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
         progress.contains("volume") && progress.contains("ran-ps"),
         "{progress:?}"
     );
+    // The catalog and the lesson page show it.
+    let catalog = restarted
+        .page("/?lang=en", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(catalog.contains("3 of 8 done"), "{catalog}");
+    let korean = restarted
+        .page("/?lang=ko", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(korean.contains("8개 중 3개 완료"), "{korean}");
+    let page = restarted
+        .page("/en/01-checks", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            r#"<script type="application/json" id="berth-progress">["gone","ran-ps","volume"]</script>"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<div id="lesson-complete" class="lesson-complete" role="status" hidden>"#)
+    );
     restarted.stop().await;
 }

@@ -50,13 +50,16 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
         page.contains(&format!(r#"<link rel="stylesheet" href="{css}">"#)),
         "{page}"
     );
-    assert!(page.contains("Your first container"), "{page}");
+    assert!(
+        page.contains("Physical machines, virtual machines and containers"),
+        "{page}"
+    );
     assert!(page.contains(r#"href="/en/01-first-container""#), "{page}");
     assert!(
         page.contains(r#"<span class="lesson-number" aria-hidden="true">01</span>"#),
         "{page}"
     );
-    assert!(page.contains("2 exercises"), "{page}");
+    assert!(page.contains("3 exercises"), "{page}");
     assert!(
         page.contains(r#"<a class="lang-switch" href="/?lang=ko" hreflang="ko" lang="ko""#),
         "{page}"
@@ -71,9 +74,9 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
     );
     let page = response.text().await.unwrap();
     assert!(page.contains(r#"<html lang="ko">"#), "{page}");
-    assert!(page.contains("첫 컨테이너"), "{page}");
+    assert!(page.contains("물리 머신, 가상 머신, 컨테이너"), "{page}");
     assert!(page.contains("직접 해 보며 배우는 Docker"), "{page}");
-    assert!(page.contains("연습 문제 2개"), "{page}");
+    assert!(page.contains("연습 문제 3개"), "{page}");
     assert!(page.contains(r#"href="/ko/01-first-container""#), "{page}");
     assert!(page.contains(r#"href="/?lang=en" hreflang="en""#), "{page}");
     server.stop().await;
@@ -101,7 +104,7 @@ async fn the_language_comes_from_the_query_then_the_cookie_then_the_browser() {
         .await
         .unwrap();
     assert_eq!(lang_of(&page), "ko");
-    assert!(page.contains("첫 컨테이너"));
+    assert!(page.contains("물리 머신, 가상 머신, 컨테이너"));
 
     let english_browser = (ACCEPT_LANGUAGE.as_str(), "de-DE, en;q=0.5, ko;q=0.4");
     let page = get(&server, "/", &[english_browser])
@@ -171,8 +174,20 @@ async fn the_first_page_sets_the_session_and_language_cookies() {
 async fn a_lesson_page_has_the_terminal_run_buttons_and_exercises_in_both_languages() {
     let server = start_local().await;
     for (lang, other, run, exercise, title) in [
-        ("en", "ko", "Run", "Exercise", "Your first container"),
-        ("ko", "en", "실행", "연습 문제", "첫 컨테이너"),
+        (
+            "en",
+            "ko",
+            "Run",
+            "Exercise",
+            "Physical machines, virtual machines and containers",
+        ),
+        (
+            "ko",
+            "en",
+            "실행",
+            "연습 문제",
+            "물리 머신, 가상 머신, 컨테이너",
+        ),
     ] {
         let response = get(&server, &format!("/{lang}/01-first-container"), &[]).await;
         assert_eq!(response.status(), 200, "{lang}");
@@ -203,19 +218,21 @@ async fn a_lesson_page_has_the_terminal_run_buttons_and_exercises_in_both_langua
         assert!(!page.contains("full-banner"), "{page}");
 
         has(&format!(
-            r#"<button type="button" class="code-run" data-command="ps aux">{run}</button>"#
+            r#"<button type="button" class="code-run" data-command="ps aux
+docker run --rm busybox ps">{run}</button>"#
         ));
-        has(r#"class="code-copy" data-command="uname -r""#);
-        has(r#"data-command="cd ~
-echo hello &gt; note.txt"#);
+        has(r#"class="code-copy" data-command="ps aux
+docker run --rm busybox ps""#);
+        has(r#"data-command="uname -r
+docker run --rm busybox uname -r""#);
         let first = page
-            .find(r#"id="exercise-saw-processes""#)
-            .expect("saw-processes card");
+            .find(r#"id="exercise-same-kernel""#)
+            .expect("same-kernel card");
         let second = page
-            .find(r#"id="exercise-note-created""#)
-            .expect("note-created card");
+            .find(r#"id="exercise-own-processes""#)
+            .expect("own-processes card");
         assert!(first < second, "exercises in lesson order");
-        has(r#"data-exercise="note-created" data-state="pending""#);
+        has(r#"data-exercise="own-processes" data-state="pending""#);
         has(&format!(
             r#"<span class="exercise-label">{exercise}</span>"#
         ));

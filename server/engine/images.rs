@@ -10,6 +10,9 @@ use super::rewrite::Refusal;
 #[derive(Debug, Clone)]
 pub struct PullPolicy {
     patterns: Vec<String>,
+    /// The lessons' images (`library/busybox:latest`): pulled ahead for the class, so every
+    /// learner may look at them before using them.
+    lesson_images: Vec<String>,
 }
 
 impl PullPolicy {
@@ -23,7 +26,15 @@ impl PullPolicy {
         patterns.extend(lesson_images.iter().map(|i| repository(i)));
         patterns.sort();
         patterns.dedup();
-        PullPolicy { patterns }
+        PullPolicy {
+            patterns,
+            lesson_images: lesson_images.iter().map(|i| canonical(i)).collect(),
+        }
+    }
+
+    /// Whether a lesson names this image (tag included).
+    pub fn is_lesson_image(&self, reference: &str) -> bool {
+        self.lesson_images.contains(&canonical(reference))
     }
 
     pub fn allows(&self, reference: &str) -> bool {
@@ -67,6 +78,26 @@ pub fn repository(reference: &str) -> String {
         name
     } else {
         format!("library/{name}")
+    }
+}
+
+/// `busybox` → `library/busybox:latest`, `docker.io/me/app:2` → `me/app:2`.
+fn canonical(reference: &str) -> String {
+    let tagged = with_tag(reference);
+    let tag = tagged
+        .strip_prefix(without_tag(&tagged))
+        .unwrap_or_default()
+        .to_owned();
+    format!("{}{tag}", repository(reference))
+}
+
+fn without_tag(reference: &str) -> &str {
+    if let Some((name, _)) = reference.split_once('@') {
+        return name;
+    }
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => reference,
     }
 }
 
@@ -367,6 +398,12 @@ mod tests {
         assert!(!policy.allows("evil/miner"));
         assert!(!policy.allows("ghcr.io/evil/x"));
         assert!(!policy.allows("berth/workstation"));
+        assert!(policy.is_lesson_image("bitnami/redis:7"));
+        assert!(policy.is_lesson_image("docker.io/bitnami/redis:7"));
+        assert!(!policy.is_lesson_image("bitnami/redis:8"));
+        let busybox = PullPolicy::new(&[], &["busybox:latest".to_owned()]);
+        assert!(busybox.is_lesson_image("busybox"));
+        assert!(busybox.is_lesson_image("library/busybox:latest"));
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub struct Strings {
     pub check_passed: &'static str,
     pub check_failed: &'static str,
     pub check_pending: &'static str,
+    pub check_button: &'static str,
+    pub checking: &'static str,
+    pub lesson_complete: &'static str,
+    /// A lesson's progress in the catalog, `{done}` and `{n}` replaced.
+    pub progress: &'static str,
     pub restart: &'static str,
     pub take_over: &'static str,
     pub focus_hint: &'static str,
@@ -101,6 +106,10 @@ static EN: Strings = Strings {
     check_passed: "Done",
     check_failed: "Not yet",
     check_pending: "Not checked yet",
+    check_button: "Check",
+    checking: "Checking…",
+    lesson_complete: "Lesson complete: every exercise is done. Well done!",
+    progress: "{done} of {n} done",
     restart: "Start a new shell",
     take_over: "Use the terminal here",
     focus_hint: "switch lesson ⇄ terminal",
@@ -144,6 +153,10 @@ static KO: Strings = Strings {
     check_passed: "통과",
     check_failed: "아직이에요",
     check_pending: "아직 확인하지 않음",
+    check_button: "확인",
+    checking: "확인하는 중…",
+    lesson_complete: "레슨 완료! 연습 문제를 모두 마쳤어요. 잘했어요!",
+    progress: "{n}개 중 {done}개 완료",
     restart: "새 셸 시작",
     take_over: "여기서 터미널 사용",
     focus_hint: "레슨 ⇄ 터미널 전환",
@@ -174,6 +187,9 @@ impl Strings {
             "check_passed": self.check_passed,
             "check_failed": self.check_failed,
             "check_pending": self.check_pending,
+            "check_button": self.check_button,
+            "checking": self.checking,
+            "lesson_complete": self.lesson_complete,
             "restart": self.restart,
             "take_over": self.take_over,
             "focus_hint": self.focus_hint,
@@ -251,6 +267,9 @@ struct CatalogEntry {
     title: String,
     summary: String,
     exercises: Option<String>,
+    /// `2 of 5 done`, once the learner has passed any; `done` when all.
+    progress: Option<String>,
+    done: bool,
 }
 
 #[derive(Template)]
@@ -261,6 +280,8 @@ struct LessonPage {
     number: String,
     previous: Option<NavLink>,
     next: Option<NavLink>,
+    /// The exercises this learner passed before, as JSON for the page.
+    progress_json: String,
     backend: &'static str,
     full: bool,
     script_url: String,
@@ -295,24 +316,46 @@ fn number_label(lesson: &Lesson) -> String {
     format!("{:02}", lesson.number)
 }
 
-async fn catalog(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+async fn catalog(
+    State(state): State<AppState>,
+    learner: Learner,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let lang = query_lang(&uri)
         .or_else(|| cookie_lang(&headers))
         .or_else(|| accept_language(&headers))
         .unwrap_or(Lang::En);
     let catalog = state.lessons.catalog();
+    let t = strings(lang);
+    let passed = state.progress.by_lesson(&learner.id);
     let lessons = catalog
         .lessons(lang)
         .iter()
-        .map(|lesson| CatalogEntry {
-            href: format!("/{}/{}", lang.code(), lesson.slug),
-            number: number_label(lesson),
-            title: lesson.title.clone(),
-            summary: lesson.summary.clone(),
-            exercises: exercise_count(lang, lesson.exercises.len()),
+        .map(|lesson| {
+            let total = lesson.exercises.len();
+            let done = passed.get(&lesson.slug).map_or(0, |passed| {
+                lesson
+                    .exercises
+                    .iter()
+                    .filter(|e| passed.contains(&e.id))
+                    .count()
+            });
+            CatalogEntry {
+                href: format!("/{}/{}", lang.code(), lesson.slug),
+                number: number_label(lesson),
+                title: lesson.title.clone(),
+                summary: lesson.summary.clone(),
+                exercises: exercise_count(lang, total),
+                progress: (done > 0).then(|| {
+                    t.progress
+                        .replace("{done}", &done.to_string())
+                        .replace("{n}", &total.to_string())
+                }),
+                done: total > 0 && done == total,
+            }
         })
         .collect();
-    let t = strings(lang);
     let page = CatalogPage {
         page: Chrome::new(
             lang,
@@ -372,7 +415,15 @@ async fn lesson(
     if learner.returning && !full {
         state.sandboxes.prewarm(&learner.id);
     }
+    let mut passed: Vec<String> = state
+        .progress
+        .passed(&learner.id, &lesson.slug)
+        .into_iter()
+        .collect();
+    passed.sort();
+    let progress_json = script_safe_json(&serde_json::Value::from(passed).to_string());
     let page = LessonPage {
+        progress_json,
         page: Chrome::new(lang, format!("{} · berth", lesson.title), switch_href),
         number: number_label(&lesson),
         lesson,

@@ -19,6 +19,9 @@ const DEFAULT_STRINGS = {
   check_passed: "Done",
   check_failed: "Not yet",
   check_pending: "Not checked yet",
+  check_button: "Check",
+  checking: "Checking…",
+  lesson_complete: "Lesson complete: every exercise is done. Well done!",
   restart: "Start a new shell",
   take_over: "Use the terminal here",
   focus_hint: "switch lesson ⇄ terminal",
@@ -83,6 +86,7 @@ function startTerminal(pane, container, status) {
 
   const connection = new TerminalConnection({
     term,
+    lesson: `${body.dataset.lang}/${body.dataset.slug}`,
     onState(state, detail) {
       const text = statusText(state, detail);
       // Rewriting the same words would make screen readers announce them again.
@@ -129,11 +133,68 @@ function showCheck({ exercise, passed, message }) {
   if (!card) return;
   card.dataset.state = passed ? "passed" : "failed";
   const status = card.querySelector(".exercise-status");
-  if (!status) return;
-  const label = document.createElement("strong");
-  label.textContent = passed ? strings.check_passed : strings.check_failed;
-  status.replaceChildren(label);
-  if (message) status.append(` ${message}`);
+  if (status) {
+    const label = document.createElement("strong");
+    label.textContent = passed ? strings.check_passed : strings.check_failed;
+    status.replaceChildren(label);
+    if (message) status.append(` ${message}`);
+  }
+  celebrateWhenDone();
+}
+
+/** A Check button on every exercise card: asks the server now, instead of waiting. */
+function initCheckButtons() {
+  const { lang, slug } = body.dataset;
+  for (const card of document.querySelectorAll(".exercise[data-exercise]")) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "exercise-check";
+    button.textContent = strings.check_button;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = strings.checking;
+      try {
+        const exercise = encodeURIComponent(card.dataset.exercise);
+        const response = await fetch(`/api/checks/${lang}/${encodeURIComponent(slug)}/${exercise}`, {
+          method: "POST",
+          credentials: "same-origin",
+        });
+        const answer = await response.json();
+        if (response.ok) showCheck(answer);
+        else showCheck({ exercise: card.dataset.exercise, passed: false, message: answer.error });
+      } catch {
+        showCheck({ exercise: card.dataset.exercise, passed: false, message: strings.ended });
+      } finally {
+        button.disabled = false;
+        button.textContent = strings.check_button;
+      }
+    });
+    const status = card.querySelector(".exercise-status");
+    (status ?? card).after(button);
+  }
+}
+
+/** Exercises this learner passed before (in #berth-progress) start out done. */
+function showEarlierProgress() {
+  const element = document.getElementById("berth-progress");
+  let passed = [];
+  try {
+    passed = element ? JSON.parse(element.textContent) : [];
+  } catch {
+    passed = [];
+  }
+  for (const exercise of passed) showCheck({ exercise, passed: true, message: "" });
+}
+
+/** When every exercise of the lesson is done, say so once, and point to the next lesson. */
+function celebrateWhenDone() {
+  const cards = [...document.querySelectorAll(".exercise[data-exercise]")];
+  const banner = document.getElementById("lesson-complete");
+  if (!banner || cards.length === 0) return;
+  const done = cards.every((card) => card.dataset.state === "passed");
+  if (done && banner.hidden) {
+    banner.hidden = false;
+  }
 }
 
 async function copyText(text) {
@@ -198,7 +259,11 @@ function main() {
   const status = document.getElementById("terminal-status");
   const terminal = pane && container && status ? startTerminal(pane, container, status) : null;
 
-  if (lesson) wireLesson(lesson, terminal);
+  if (lesson) {
+    wireLesson(lesson, terminal);
+    initCheckButtons();
+    showEarlierProgress();
+  }
 
   const layout = document.querySelector(".layout");
   const divider = document.querySelector(".layout > .divider");

@@ -18,9 +18,11 @@ export function backoffDelay(attempt) {
 }
 
 /** `ws(s)://<same host>/ws/terminal?tab=…&cols=…&rows=…` for a page at `location`. */
-export function terminalUrl(location, { tab = 0, cols, rows }) {
+export function terminalUrl(location, { tab = 0, cols, rows, lesson }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const query = new URLSearchParams({ tab: String(tab) });
+  // The lesson beside the terminal: its exercise cards are kept up to date over this socket.
+  if (lesson) query.set("lesson", lesson);
   if (cols > 0 && rows > 0) {
     query.set("cols", String(cols));
     query.set("rows", String(rows));

@@ -74,7 +74,8 @@ export function createTerminal(container) {
  * every change; `onControl(message)` hears check and ports messages.
  */
 export class TerminalConnection {
-  constructor({ term, tab = 0, location = window.location, onState = () => {}, onControl = () => {} }) {
+  constructor({ term, tab = 0, lesson = "", location = window.location, onState = () => {}, onControl = () => {} }) {
+    this.lesson = lesson;
     this.term = term;
     this.tab = tab;
     this.location = location;
@@ -110,7 +111,12 @@ export class TerminalConnection {
     if (this.state !== "error" && this.state !== "full") {
       this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     }
-    const url = terminalUrl(this.location, { tab: this.tab, cols: this.term.cols, rows: this.term.rows });
+    const url = terminalUrl(this.location, {
+      tab: this.tab,
+      cols: this.term.cols,
+      rows: this.term.rows,
+      lesson: this.lesson,
+    });
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
     socket.addEventListener("message", (event) => this.receive(event.data));
