@@ -31,6 +31,8 @@ pub struct Rendered {
     pub links: Vec<LinkRef>,
     /// Problems in this file: (line in the file, reason).
     pub problems: Vec<(usize, String)>,
+    /// How many quiz questions the lesson has.
+    pub quizzes: usize,
 }
 
 /// A check block and the line of its `id` in the file.
@@ -332,6 +334,7 @@ mod code_blocks {
     //! Fenced code becomes a `code-block` with a Copy button; ```` ```bash run ```` (or
     //! `sh run`) adds a Run button that types the command into the terminal. ```` ```check ````
     //! fences are exercises: their TOML is parsed into a [`Check`] and shown as an exercise card.
+    //! ```` ```quiz ```` fences are multiple-choice questions answered in the page.
 
     use pulldown_cmark::{CodeBlockKind, Tag, TagEnd};
 
@@ -371,6 +374,11 @@ mod code_blocks {
                                 start.map_or(lines.line(fence.start) + 1, |at| lines.line(at));
                             check_card(&code, first, strings, rendered)
                         }
+                        Some("quiz") => {
+                            let first =
+                                start.map_or(lines.line(fence.start) + 1, |at| lines.line(at));
+                            quiz(&code, first, strings, rendered)
+                        }
                         _ => code_block(&info, &code, strings),
                     };
                     out.push((Event::Html(html.into()), fence.start..range.end));
@@ -404,6 +412,73 @@ mod code_blocks {
             if runnable { " runnable" } else { "" },
             escape(strings.copy),
         ) + "\n"
+    }
+
+    /// A ```` ```quiz ```` block: `question`, `choices`, `answer` (1-based), optional `explain`.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Quiz {
+        question: String,
+        choices: Vec<String>,
+        answer: usize,
+        #[serde(default)]
+        explain: Option<String>,
+    }
+
+    fn quiz(code: &str, first: usize, strings: &Strings, rendered: &mut Rendered) -> String {
+        let quiz: Quiz = match toml::from_str(code) {
+            Ok(quiz) => quiz,
+            Err(error) => {
+                let line = error
+                    .span()
+                    .map_or(1, |span| crate::checks::model::line_of(code, span.start));
+                rendered.problems.push((
+                    first + line - 1,
+                    format!("quiz: {}", error.message().trim()),
+                ));
+                return String::new();
+            }
+        };
+        let problem = if quiz.question.trim().is_empty() {
+            Some("`question` is empty".to_owned())
+        } else if quiz.choices.len() < 2 {
+            Some("a quiz needs at least two `choices`".to_owned())
+        } else if !(1..=quiz.choices.len()).contains(&quiz.answer) {
+            Some(format!(
+                "`answer` must be a choice's number, 1 to {}",
+                quiz.choices.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            rendered.problems.push((first, format!("quiz: {reason}")));
+            return String::new();
+        }
+        rendered.quizzes += 1;
+        let n = rendered.quizzes;
+        let choices: String = quiz
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(i, choice)| {
+                format!(
+                    "<label class=\"quiz-choice\"><input type=\"radio\" name=\"quiz-{n}\" value=\"{}\"> <span>{}</span></label>",
+                    i + 1,
+                    escape(choice)
+                )
+            })
+            .collect();
+        let explain = quiz.explain.as_deref().map_or(String::new(), |text| {
+            format!("<p class=\"quiz-explain\" hidden>{}</p>", escape(text))
+        });
+        format!(
+            "<form class=\"quiz\" id=\"quiz-{n}\" data-answer=\"{}\"><fieldset><legend class=\"quiz-question\"><span class=\"quiz-label\">{}</span> {}</legend>{choices}</fieldset><button type=\"submit\" class=\"quiz-submit\">{}</button><p class=\"quiz-result\" role=\"status\"></p>{explain}</form>\n",
+            quiz.answer,
+            escape(strings.quiz),
+            escape(&quiz.question),
+            escape(strings.quiz_submit),
+        )
     }
 
     /// `first` is the file line of the block's first TOML line.
@@ -548,6 +623,50 @@ mod tests {
             r#"<div class="code-block runnable"><pre><code class="language-bash">echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls</code></pre><div class="code-actions"><button type="button" class="code-run" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Run</button><button type="button" class="code-copy" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Copy</button></div></div>"#
         );
         assert!(html("```sh run\nps\n```\n").contains(r#"class="code-run" data-command="ps""#));
+    }
+
+    #[test]
+    fn quizzes_are_forms_answered_in_the_page() {
+        let rendered = render(
+            "```quiz\nquestion = \"Which <one>?\"\nchoices = [\"a\", \"b\"]\nanswer = 2\nexplain = \"Because.\"\n```\n",
+            1,
+            Lang::En,
+        );
+        assert!(rendered.problems.is_empty(), "{:?}", rendered.problems);
+        assert_eq!(rendered.quizzes, 1);
+        let out = rendered.html;
+        assert!(
+            out.contains(r#"<form class="quiz" id="quiz-1" data-answer="2">"#),
+            "{out}"
+        );
+        assert!(out.contains("Which &lt;one&gt;?"), "{out}");
+        assert!(
+            out.contains(r#"<input type="radio" name="quiz-1" value="2"> <span>b</span>"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"<p class="quiz-explain" hidden>Because.</p>"#),
+            "{out}"
+        );
+        for (bad, says) in [
+            (
+                "question = \"q\"\nchoices = [\"a\"]\nanswer = 1\n",
+                "at least two",
+            ),
+            (
+                "question = \"q\"\nchoices = [\"a\", \"b\"]\nanswer = 3\n",
+                "1 to 2",
+            ),
+            (
+                "question = \"q\"\nchoices = [\"a\", \"b\"]\nanswr = 1\n",
+                "unknown field",
+            ),
+        ] {
+            let rendered = render(&format!("text\n\n```quiz\n{bad}```\n"), 1, Lang::En);
+            let (line, reason) = &rendered.problems[0];
+            assert!(reason.contains(says), "{reason}");
+            assert!(*line >= 4, "{line}");
+        }
     }
 
     #[test]

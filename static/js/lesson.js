@@ -20,6 +20,9 @@ const DEFAULT_STRINGS = {
   check_failed: "Not yet",
   check_pending: "Not checked yet",
   check_button: "Check",
+  quiz_right: "Right!",
+  quiz_wrong: "Not quite; try another answer.",
+  quiz_choose: "Pick an answer first.",
   checking: "Checking…",
   lesson_complete: "Lesson complete: every exercise is done. Well done!",
   restart: "Start a new shell",
@@ -174,6 +177,27 @@ function initCheckButtons() {
   }
 }
 
+/** Quiz questions are answered in the page: the answer is in the form, nothing goes to berth. */
+function initQuizzes(lesson) {
+  for (const form of lesson.querySelectorAll("form.quiz")) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = form.querySelector("input[type=radio]:checked");
+      const result = form.querySelector(".quiz-result");
+      const explain = form.querySelector(".quiz-explain");
+      if (!chosen) {
+        result.textContent = strings.quiz_choose;
+        form.dataset.state = "";
+        return;
+      }
+      const right = chosen.value === form.dataset.answer;
+      form.dataset.state = right ? "right" : "wrong";
+      result.textContent = right ? strings.quiz_right : strings.quiz_wrong;
+      if (explain) explain.hidden = !right;
+    });
+  }
+}
+
 /** Exercises this learner passed before (in #berth-progress) start out done. */
 function showEarlierProgress() {
   const element = document.getElementById("berth-progress");
@@ -263,6 +287,7 @@ function main() {
     wireLesson(lesson, terminal);
     initCheckButtons();
     showEarlierProgress();
+    initQuizzes(lesson);
   }
 
   const layout = document.querySelector(".layout");
