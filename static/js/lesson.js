@@ -20,6 +20,7 @@ const DEFAULT_STRINGS = {
   check_failed: "Not yet",
   check_pending: "Not checked yet",
   check_button: "Check",
+  ports_label: "Open in the browser:",
   quiz_right: "Right!",
   quiz_wrong: "Not quite; try another answer.",
   quiz_choose: "Pick an answer first.",
@@ -81,11 +82,18 @@ function startTerminal(pane, container, status) {
   restart.hidden = true;
   status.after(restart);
 
+  // A link per published port: opens the learner's container in a new browser tab, through berth.
+  const ports = document.createElement("nav");
+  ports.className = "port-links";
+  ports.setAttribute("aria-label", strings.ports_label);
+  ports.hidden = true;
+  restart.after(ports);
+
   const hint = document.createElement("p");
   hint.className = "terminal-hint";
   const kbd = (text) => Object.assign(document.createElement("kbd"), { textContent: text });
   hint.append(kbd("Ctrl"), "+", kbd("`"), ` ${strings.focus_hint}`);
-  restart.after(hint);
+  ports.after(hint);
 
   const connection = new TerminalConnection({
     term,
@@ -100,6 +108,7 @@ function startTerminal(pane, container, status) {
     },
     onControl(message) {
       if (message.type === "check") showCheck(message);
+      if (message.type === "ports") showPorts(ports, message.ports);
     },
   });
   restart.addEventListener("click", () => {
@@ -143,6 +152,24 @@ function showCheck({ exercise, passed, message }) {
     if (message) status.append(` ${message}`);
   }
   celebrateWhenDone();
+}
+
+function showPorts(bar, ports) {
+  const links = (Array.isArray(ports) ? ports : []).map((port) => {
+    const link = document.createElement("a");
+    link.className = "port-link";
+    link.href = port.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = `${port.port} → ${port.container}:${port.target}`;
+    return link;
+  });
+  const label = Object.assign(document.createElement("span"), {
+    className: "port-links-label",
+    textContent: strings.ports_label,
+  });
+  bar.replaceChildren(label, ...links);
+  bar.hidden = links.length === 0;
 }
 
 /** A Check button on every exercise card: asks the server now, instead of waiting. */
