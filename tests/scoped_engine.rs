@@ -253,6 +253,13 @@ async fn images_builds_and_pulls() {
     ok(&me, "rmi myapp:2").await;
     assert!(!ok(&me, "images").await.contains(" 2 "));
     refused(&me, "image inspect myapp:2").await;
+    ok(&me, "create --name holder busybox true").await;
+    let in_use = refused(&me, "rmi busybox").await;
+    assert!(
+        in_use.contains("container") && in_use.contains("is using its referenced image"),
+        "{in_use}"
+    );
+    ok(&me, "rm holder").await;
     let untagged = ok(&me, "rmi busybox").await;
     assert!(untagged.contains("Untagged: busybox:latest"), "{untagged}");
     assert!(

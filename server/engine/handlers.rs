@@ -1598,7 +1598,32 @@ async fn image_remove(call: &Call<'_>, reference: &str) -> Result<Response<Body>
             answer.extend(items);
         }
     }
-    // A public image leaves the learner's view; the shared copy stays for everyone else.
+    // A public image leaves the learner's view; the shared copy stays for everyone else. As
+    // with the engine, not while one of their containers uses it (unless forced).
+    if !engine.starts_with(&prefix) && !call.query.flag("force") {
+        let user = list_containers(scope, true)
+            .await?
+            .into_iter()
+            .find(|c| c["ImageID"] == id.as_str());
+        if let Some(user) = user {
+            let container: String = user["Id"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .take(12)
+                .collect();
+            return Err(Refusal {
+                status: 409,
+                message: format!(
+                    "conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {}",
+                    id.trim_start_matches("sha256:")
+                        .chars()
+                        .take(12)
+                        .collect::<String>()
+                ),
+            });
+        }
+    }
     let was_seen = scope.seen().remove(&id);
     if was_seen && !engine.starts_with(&prefix) {
         let shown = if engine.starts_with("sha256:") {
