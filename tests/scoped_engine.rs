@@ -329,6 +329,24 @@ async fn volumes_and_networks() {
         bind_volume.contains("volume driver options"),
         "{bind_volume}"
     );
+    // Unnamed volumes (`-v /path`, an image's VOLUME) go with their container: the learner can
+    // neither see nor reuse them.
+    ok(&me, "run -d --name anon -v /scratch busybox sleep 300").await;
+    let engine = common::docker().await;
+    let inspected = engine
+        .inspect_container(
+            &me.engine_name("anon"),
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let unnamed = inspected.mounts.unwrap()[0].name.clone().unwrap();
+    ok(&me, "rm -f anon").await;
+    let left = engine.inspect_volume(&unnamed).await;
+    assert!(
+        left.is_err(),
+        "the unnamed volume {unnamed} was left behind"
+    );
     ok(&me, "volume rm auto").await;
     ok(&me, "volume prune -f").await;
     assert_eq!(ok(&me, "volume ls -q").await, "");

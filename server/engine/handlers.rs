@@ -147,7 +147,7 @@ async fn dispatch(
         Route::ContainerList => container_list(&call).await,
         Route::ContainerCreate => container_create(&call, request).await,
         Route::ContainerPrune => {
-            let response = prune(&call, "/containers/prune", true).await;
+            let response = container_prune(&call).await;
             ports::sync(scope).await;
             response
         }
@@ -783,6 +783,51 @@ pub(super) async fn resolve_container(scope: &Scope, reference: &str) -> Result<
     Err(not_found("container", reference))
 }
 
+/// `docker container prune`: the learner's stopped containers, removed with their unnamed
+/// volumes (see [`ContainerOp::Remove`]).
+async fn container_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
+    let scope = call.scope;
+    let mut filters = parse_filters(&call.query)?;
+    let label = filters.entry("label".into()).or_default();
+    if label.iter().any(|l| l.starts_with("berth.")) {
+        return Err(Refusal::forbidden(
+            "labels starting with berth. are reserved",
+        ));
+    }
+    label.extend(scope.names.owner_filters());
+    filters.insert(
+        "status".into(),
+        vec!["created".into(), "exited".into(), "dead".into()],
+    );
+    let mut query = Query::default();
+    query.set("all", "1");
+    query.set("filters", encode_filters(&filters));
+    let stopped = scope
+        .upstream()
+        .ok(
+            Method::GET,
+            &format!("/containers/json?{}", query.encode()),
+            None,
+        )
+        .await?;
+    let mut deleted = Vec::new();
+    for container in stopped.as_array().into_iter().flatten() {
+        let Some(id) = container["Id"].as_str() else {
+            continue;
+        };
+        let removed = scope
+            .upstream()
+            .call(Method::DELETE, &format!("/containers/{id}?v=1"), None)
+            .await?;
+        if removed.0.is_success() {
+            deleted.push(Value::from(id));
+        }
+    }
+    Ok(json_ok(
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}
+
 async fn container_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;
     let names = &scope.names;
@@ -1130,6 +1175,9 @@ async fn container_op(
         }
         ContainerOp::Remove => {
             query.remove("link");
+            // The volumes an image declares are made without a name or berth's labels: the
+            // learner can neither see nor reuse them, so they go with their container.
+            query.set("v", "1");
             call.forward(
                 Method::DELETE,
                 call.path_query(&base, &query),
