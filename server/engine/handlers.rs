@@ -211,7 +211,7 @@ async fn dispatch(
             filters
                 .entry("label".into())
                 .or_default()
-                .push(format!("{LABEL_OWNER}={}", scope.names.learner()));
+                .push(scope.names.owner_label());
             if let Some(names) = filters.get_mut("name") {
                 for name in names.iter_mut() {
                     *name = scope.names.object(name);
@@ -714,7 +714,7 @@ async fn prune(call: &Call<'_>, path: &str, with_role: bool) -> Result<Response<
     if with_role {
         label.extend(scope.names.owner_filters());
     } else {
-        label.push(format!("{LABEL_OWNER}={}", scope.names.learner()));
+        label.push(scope.names.owner_label());
     }
     let mut query = Query::default();
     query.set("filters", encode_filters(&filters));
@@ -727,22 +727,31 @@ async fn prune(call: &Call<'_>, path: &str, with_role: bool) -> Result<Response<
 // ---------------------------------------------------------------------------------------------
 // Containers
 
-/// The learner's containers, as the engine lists them.
-pub(super) async fn list_containers(scope: &Scope, all: bool) -> Result<Vec<Value>, Refusal> {
-    let filters = BTreeMap::from([("label".to_owned(), scope.names.owner_filters())]);
+/// A list from the engine (`/containers/json`, `/volumes`, `/networks`) with these filters.
+async fn engine_list(
+    scope: &Scope,
+    path: &str,
+    filters: &BTreeMap<String, Vec<String>>,
+    all: bool,
+) -> Result<Value, Refusal> {
     let mut query = Query::default();
     if all {
         query.set("all", "1");
     }
-    query.set("filters", encode_filters(&filters));
-    let value = scope
-        .upstream()
-        .ok(
-            Method::GET,
-            &format!("/containers/json?{}", query.encode()),
-            None,
-        )
-        .await?;
+    query.set("filters", encode_filters(filters));
+    let path = format!("{path}?{}", query.encode());
+    scope.upstream().ok(Method::GET, &path, None).await
+}
+
+/// Filters for what carries the learner's owner label (volumes, networks: any role).
+fn owned_by(scope: &Scope) -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([("label".to_owned(), vec![scope.names.owner_label()])])
+}
+
+/// The learner's containers, as the engine lists them.
+pub(super) async fn list_containers(scope: &Scope, all: bool) -> Result<Vec<Value>, Refusal> {
+    let filters = BTreeMap::from([("label".to_owned(), scope.names.owner_filters())]);
+    let value = engine_list(scope, "/containers/json", &filters, all).await?;
     Ok(value.as_array().cloned().unwrap_or_default())
 }
 
@@ -799,17 +808,7 @@ async fn container_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         "status".into(),
         vec!["created".into(), "exited".into(), "dead".into()],
     );
-    let mut query = Query::default();
-    query.set("all", "1");
-    query.set("filters", encode_filters(&filters));
-    let stopped = scope
-        .upstream()
-        .ok(
-            Method::GET,
-            &format!("/containers/json?{}", query.encode()),
-            None,
-        )
-        .await?;
+    let stopped = engine_list(scope, "/containers/json", &filters, true).await?;
     let mut deleted = Vec::new();
     for container in stopped.as_array().into_iter().flatten() {
         let Some(id) = container["Id"].as_str() else {
@@ -1010,16 +1009,7 @@ async fn ensure_volume(scope: &Scope, engine_name: &str) -> Result<(), Refusal> 
 }
 
 async fn volume_quota(scope: &Scope) -> Result<(), Refusal> {
-    let filters = BTreeMap::from([(
-        "label".to_owned(),
-        vec![format!("{LABEL_OWNER}={}", scope.names.learner())],
-    )]);
-    let mut query = Query::default();
-    query.set("filters", encode_filters(&filters));
-    let list = scope
-        .upstream()
-        .ok(Method::GET, &format!("/volumes?{}", query.encode()), None)
-        .await?;
+    let list = engine_list(scope, "/volumes", &owned_by(scope), false).await?;
     let count = list["Volumes"].as_array().map_or(0, Vec::len);
     if count >= scope.settings.quotas.volumes {
         return Err(Refusal::forbidden(format!(
@@ -1877,16 +1867,7 @@ struct NetworkRef {
 }
 
 async fn list_networks(scope: &Scope) -> Result<Vec<Value>, Refusal> {
-    let filters = BTreeMap::from([(
-        "label".to_owned(),
-        vec![format!("{LABEL_OWNER}={}", scope.names.learner())],
-    )]);
-    let mut query = Query::default();
-    query.set("filters", encode_filters(&filters));
-    let list = scope
-        .upstream()
-        .ok(Method::GET, &format!("/networks?{}", query.encode()), None)
-        .await?;
+    let list = engine_list(scope, "/networks", &owned_by(scope), false).await?;
     Ok(list.as_array().cloned().unwrap_or_default())
 }
 
@@ -1928,7 +1909,7 @@ async fn network_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     filters
         .entry("label".into())
         .or_default()
-        .push(format!("{LABEL_OWNER}={}", scope.names.learner()));
+        .push(scope.names.owner_label());
     let mut query = Query::default();
     query.set("filters", encode_filters(&filters));
     let response = call
@@ -2149,15 +2130,7 @@ pub(super) async fn remove_everything(scope: &Scope) -> Result<(), Refusal> {
             .call(Method::DELETE, &format!("/networks/{id}"), None)
             .await;
     }
-    let filters = BTreeMap::from([(
-        "label".to_owned(),
-        vec![format!("{LABEL_OWNER}={}", scope.names.learner())],
-    )]);
-    let mut query = Query::default();
-    query.set("filters", encode_filters(&filters));
-    let volumes = upstream
-        .ok(Method::GET, &format!("/volumes?{}", query.encode()), None)
-        .await?;
+    let volumes = engine_list(scope, "/volumes", &owned_by(scope), false).await?;
     for volume in volumes["Volumes"].as_array().cloned().unwrap_or_default() {
         if let Some(name) = volume["Name"].as_str() {
             let _ = upstream

@@ -231,7 +231,7 @@ async fn watch_events(scope: std::sync::Weak<Scope>) {
         };
         let filters = serde_json::json!({
             "type": {"container": true},
-            "label": {format!("{}={}", crate::sandbox::docker::LABEL_OWNER, strong.names.learner()): true},
+            "label": {strong.names.owner_label(): true},
         });
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("filters", &filters.to_string())

@@ -83,12 +83,15 @@ impl Names {
         labels
     }
 
-    /// `label` filter values that keep a list to this learner's own objects.
+    /// `berth.owner=<learner>`, as a `label` filter value.
+    pub fn owner_label(&self) -> String {
+        format!("{LABEL_OWNER}={}", self.learner)
+    }
+
+    /// `label` filter values that keep a list to this learner's own objects (not their
+    /// workstation).
     pub fn owner_filters(&self) -> Vec<String> {
-        vec![
-            format!("{LABEL_OWNER}={}", self.learner),
-            format!("{LABEL_ROLE}={ROLE_LEARNER}"),
-        ]
+        vec![self.owner_label(), format!("{LABEL_ROLE}={ROLE_LEARNER}")]
     }
 
     /// Whether an object's labels say it is this learner's (and not their workstation).
