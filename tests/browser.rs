@@ -1,0 +1,385 @@
+//! The learner's page in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! chromedriver (nothing downloads a browser), against berth with the docker backend.
+//! Screenshots of the lesson page in both languages are saved in target/browser/.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/test installs Debian's chromium-driver)");
+        let driver = Driver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + common::WAIT;
+        while driver
+            .http
+            .get(format!("{}/status", driver.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not answer");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        driver
+    }
+
+    /// A new browser: its own profile, so its own cookies (a different learner).
+    async fn browser(&self) -> Browser {
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900", "--lang=en-US"],
+            },
+        }}});
+        let answer: Value = self
+            .http
+            .post(format!("{}/session", self.base))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_owned();
+        Browser {
+            http: self.http.clone(),
+            session: format!("{}/session/{id}", self.base),
+        }
+    }
+}
+
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self.http.request(method, format!("{}{path}", self.session));
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if let Some(error) = answer["value"]["error"].as_str() {
+            panic!("webdriver {path}: {error}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// Waits until `expression` (JavaScript) is truthy; returns its value.
+    async fn until(&self, what: &str, expression: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let value = self.script(&format!("return ({expression});")).await;
+            if !(value.is_null() || value == false || value == "") {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// What the terminal shows, all of its buffer as text.
+    async fn terminal_text(&self) -> String {
+        self.script(TERMINAL_TEXT)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn until_terminal_shows(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.terminal_text().await.contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed {text:?}:\n{}",
+                self.terminal_text().await
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn connected(&self) {
+        self.until(
+            "the terminal to connect",
+            "window.berth && window.berth.state === 'connected'",
+        )
+        .await;
+        // The first prompt.
+        self.until_terminal_shows("$ ").await;
+    }
+
+    /// Types into the terminal as a keyboard would (xterm's hidden textarea has the focus).
+    async fn type_text(&self, text: &str) {
+        let element = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": ".xterm-helper-textarea"}),
+            )
+            .await;
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned();
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    async fn click(&self, selector: &str) {
+        let element = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": selector}),
+            )
+            .await;
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned();
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        use base64_png::decode;
+        let png = self
+            .command(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), decode(png.as_str().unwrap())).unwrap();
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+const TERMINAL_TEXT: &str = "const b = window.berth && window.berth.term && window.berth.term.buffer.active; \
+    if (!b) return ''; const lines = []; \
+    for (let i = 0; i < b.length; i++) { const l = b.getLine(i); if (l) lines.push(l.translateToString(true)); } \
+    return lines.join('\\n');";
+
+/// Base64 without a dependency: screenshots are the only binary this test reads.
+mod base64_png {
+    pub fn decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let clean: Vec<u8> = text
+            .bytes()
+            .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+            .collect();
+        let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+        for chunk in clean.chunks(4) {
+            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| {
+                acc | (u32::from(value(*c)) << (18 - 6 * i))
+            });
+            out.push((n >> 16) as u8);
+            if chunk.len() > 2 {
+                out.push((n >> 8) as u8);
+            }
+            if chunk.len() > 3 {
+                out.push(n as u8);
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_works_through_a_lesson_in_a_real_browser() {
+    let server = common::start_docker().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser().await;
+
+    // The lesson renders, the prompt appears.
+    alice.go(&server.url("/en/02-what-docker-does")).await;
+    alice.connected().await;
+    let title = alice.script("return document.title;").await;
+    assert_eq!(title, "What Docker does · berth");
+
+    // Run on a code block types it into the terminal; the exercise card turns green by itself.
+    alice
+        .click(".code-run[data-command^='docker run -d --name box']")
+        .await;
+    alice.until_terminal_shows("sleep 3600").await;
+    alice
+        .until(
+            "the box card to pass",
+            "document.querySelector('.exercise[data-exercise=\"box-running\"]').dataset.state === 'passed'",
+        )
+        .await;
+    alice.screenshot("lesson-en.png").await;
+
+    // Typing, and a reload gives the same shell back with its output.
+    alice.click("#terminal").await;
+    alice.type_text("echo typed-$((6*7))\n").await;
+    alice.until_terminal_shows("typed-42").await;
+    alice.script("location.reload(); return true;").await;
+    alice.connected().await;
+    alice.until_terminal_shows("typed-42").await;
+
+    // Shrinking the window changes the terminal's size, as stty sees it.
+    alice.click("#terminal").await;
+    alice.type_text("stty size > /tmp/big\n").await;
+    alice
+        .command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 900, "height": 700}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    alice
+        .type_text("echo size-$(stty size | tr ' ' x)-was-$(tr ' ' x < /tmp/big)\n")
+        .await;
+    alice.until_terminal_shows("-was-").await;
+    let text = alice.terminal_text().await;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("size-"))
+        .unwrap_or_default()
+        .to_owned();
+    let parts: Vec<&str> = line.trim_start_matches("size-").split("-was-").collect();
+    assert_eq!(parts.len(), 2, "{line}");
+    assert_ne!(
+        parts[0], parts[1],
+        "the terminal follows the window: {line}"
+    );
+    alice
+        .command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 1400, "height": 900}),
+        )
+        .await;
+
+    // A published port gets a link that opens what the container serves.
+    alice
+        .type_text("docker run -d --name web -p 8080:80 busybox sh -c 'mkdir /www && echo hello-from-web > /www/index.html && httpd -f -p 80 -h /www'\n")
+        .await;
+    let href = alice
+        .until(
+            "a port link",
+            "document.querySelector('.port-link')?.getAttribute('href')",
+        )
+        .await;
+    assert_eq!(href, "/ports/8080/");
+    alice.go(&server.url("/ports/8080/")).await;
+    let served = alice
+        .until(
+            "the container's page",
+            "document.body && document.body.innerText",
+        )
+        .await;
+    assert!(
+        served.as_str().unwrap().contains("hello-from-web"),
+        "{served}"
+    );
+
+    // Korean: the switch leads to the Korean lesson; Korean typed into the shell comes back.
+    alice.go(&server.url("/en/02-what-docker-does")).await;
+    alice.connected().await;
+    alice.click(".lang-switch").await;
+    alice
+        .until("the Korean page", "document.documentElement.lang === 'ko'")
+        .await;
+    alice.connected().await;
+    let title = alice.script("return document.title;").await;
+    assert!(
+        title.as_str().unwrap().contains("berth") && title != "What Docker does · berth",
+        "{title}"
+    );
+    alice.click("#terminal").await;
+    alice.type_text("echo 안녕하세요-$((1+1))\n").await;
+    alice.until_terminal_shows("안녕하세요-2").await;
+    alice.screenshot("lesson-ko.png").await;
+
+    // A second browser is a second learner, with a sandbox of their own.
+    let bob = driver.browser().await;
+    bob.go(&server.url("/en/02-what-docker-does")).await;
+    bob.connected().await;
+    bob.click("#terminal").await;
+    bob.type_text("docker ps -a --format 'names:{{.Names}}' | wc -l\n")
+        .await;
+    bob.until_terminal_shows("\n0").await;
+    assert_eq!(server.state().sandboxes.stats().alive, 2);
+
+    alice.quit().await;
+    bob.quit().await;
+    server.stop().await;
+}
