@@ -57,11 +57,16 @@ impl Driver {
 
     /// A new browser: its own profile, so its own cookies (a different learner).
     async fn browser(&self) -> Browser {
+        // A profile of its own: its own cookies, so its own learner.
+        let profile = common::temp_dir("chromium-profile");
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900", "--lang=en-US"],
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+                    "--lang=en-US", format!("--user-data-dir={}", profile.display()),
+                ],
             },
         }}});
         let answer: Value = self
@@ -270,6 +275,30 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice.connected().await;
     let title = alice.script("return document.title;").await;
     assert_eq!(title, "What Docker does · berth");
+    // The status line says how long the sandbox has left.
+    let status = alice
+        .script("return document.getElementById('terminal-status').textContent;")
+        .await;
+    assert!(status.as_str().unwrap().contains(" left"), "{status}");
+
+    // The theme button switches light and dark, and the choice survives a reload.
+    let before = alice
+        .script("return document.documentElement.dataset.theme;")
+        .await;
+    alice.click(".theme-toggle").await;
+    let after = alice
+        .script("return document.documentElement.dataset.theme;")
+        .await;
+    assert_ne!(before, after);
+    alice.script("location.reload(); return true;").await;
+    alice.connected().await;
+    assert_eq!(
+        alice
+            .script("return document.documentElement.dataset.theme;")
+            .await,
+        after
+    );
+    alice.click(".theme-toggle").await;
 
     // Run on a code block types it into the terminal; the exercise card turns green by itself.
     alice
@@ -374,10 +403,27 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     bob.go(&server.url("/en/02-what-docker-does")).await;
     bob.connected().await;
     bob.click("#terminal").await;
-    bob.type_text("docker ps -a --format 'names:{{.Names}}' | wc -l\n")
+    bob.type_text("echo bob-sees-$(docker ps -aq | wc -l)-containers\n")
         .await;
-    bob.until_terminal_shows("\n0").await;
-    assert_eq!(server.state().sandboxes.stats().alive, 2);
+    bob.until_terminal_shows("bob-sees-0-containers").await;
+    let cookies = |browser: &Browser| {
+        let browser = browser.session.clone();
+        async move {
+            reqwest::get(format!("{browser}/cookie"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        server.state().sandboxes.stats().alive,
+        2,
+        "alice {} bob {}",
+        cookies(&alice).await,
+        cookies(&bob).await
+    );
 
     alice.quit().await;
     bob.quit().await;

@@ -20,6 +20,10 @@ const DEFAULT_STRINGS = {
   check_failed: "Not yet",
   check_pending: "Not checked yet",
   check_button: "Check",
+  time_left: "{t} left",
+  ending_soon: "ends in {t}: save what you need",
+  hours_minutes: "{h} h {m} min",
+  minutes: "{m} min",
   ports_label: "Open in the browser:",
   quiz_right: "Right!",
   quiz_wrong: "Not quite; try another answer.",
@@ -33,6 +37,18 @@ const DEFAULT_STRINGS = {
 };
 
 const COPIED_FOR_MS = 1500;
+/** The status line warns this long before the sandbox reaches its lifetime. */
+const ENDING_SOON_MS = 10 * 60 * 1000;
+
+/** `3 h 59 min` / `3시간 59분`, from the page's words. */
+function duration(ms) {
+  const minutes = Math.ceil(ms / 60_000);
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return hours > 0
+    ? strings.hours_minutes.replace("{h}", hours).replace("{m}", rest)
+    : strings.minutes.replace("{m}", minutes);
+}
 
 function readStrings() {
   const element = document.getElementById("berth-strings");
@@ -95,13 +111,32 @@ function startTerminal(pane, container, status) {
   hint.append(kbd("Ctrl"), "+", kbd("`"), ` ${strings.focus_hint}`);
   ports.after(hint);
 
+  // The sandbox's lifetime: shown while connected, with a warning in its last ten minutes.
+  let deadline = 0;
+  let current = { state: "connecting", detail: {} };
+  const showStatus = () => {
+    let text = statusText(current.state, current.detail);
+    const left = deadline - Date.now();
+    const ending = current.state === "connected" && deadline > 0 && left < ENDING_SOON_MS;
+    if (current.state === "connected" && deadline > 0) {
+      const words = ending ? strings.ending_soon : strings.time_left;
+      text += ` · ${words.replace("{t}", duration(Math.max(left, 0)))}`;
+    }
+    pane.dataset.ending = String(ending);
+    // Rewriting the same words would make screen readers announce them again.
+    if (status.textContent !== text) status.textContent = text;
+  };
+  setInterval(showStatus, 30_000);
+
   const connection = new TerminalConnection({
     term,
     lesson: `${body.dataset.lang}/${body.dataset.slug}`,
     onState(state, detail) {
-      const text = statusText(state, detail);
-      // Rewriting the same words would make screen readers announce them again.
-      if (status.textContent !== text) status.textContent = text;
+      if (state === "connected" && Number.isFinite(detail?.expires_in)) {
+        deadline = Date.now() + detail.expires_in * 1000;
+      }
+      current = { state, detail };
+      showStatus();
       pane.dataset.connection = state;
       restart.hidden = state !== "exited" && state !== "replaced";
       restart.textContent = state === "replaced" ? strings.take_over : strings.restart;
