@@ -360,3 +360,61 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     assert!(output.status.success(), "gzip -dc failed");
     output.stdout
 }
+
+/// A learner's first visit, cold: the lesson page and everything it loads (stylesheets,
+/// modules, pictures), as transferred with gzip, stays under 300 KB with xterm.js included.
+#[tokio::test]
+async fn a_cold_first_lesson_load_is_under_300_kb_compressed() {
+    let server = common::start_local().await;
+    let get = |url: String| {
+        let client = server.client();
+        async move {
+            let response = client
+                .get(url)
+                .header(ACCEPT_ENCODING, "gzip, deflate, br")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.unwrap().len()
+        }
+    };
+    let page_url = server.url("/en/01-first-container");
+    let page = server
+        .client()
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut total = get(page_url).await;
+    let mut urls: Vec<String> = Vec::new();
+    for attribute in ["href=\"", "src=\""] {
+        for part in page.split(attribute).skip(1) {
+            let url = part.split('"').next().unwrap_or_default();
+            if url.starts_with("/static/") {
+                urls.push(url.to_owned());
+            }
+        }
+    }
+    let map = assets::import_map();
+    let json = map
+        .strip_prefix(r#"<script type="importmap">"#)
+        .and_then(|rest| rest.strip_suffix("</script>"))
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    for url in json["imports"].as_object().unwrap().values() {
+        urls.push(url.as_str().unwrap().to_owned());
+    }
+    urls.sort();
+    urls.dedup();
+    assert!(urls.iter().any(|u| u.contains("xterm")), "{urls:?}");
+    for url in &urls {
+        total += get(server.url(url)).await;
+    }
+    println!("first load: {} bytes in {} requests", total, urls.len() + 1);
+    assert!(total < 300 * 1024, "first load is {total} bytes: {urls:?}");
+    server.stop().await;
+}
