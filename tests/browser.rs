@@ -64,7 +64,8 @@ impl Driver {
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1400,900",
                     "--lang=en-US", format!("--user-data-dir={}", profile.display()),
                 ],
             },
