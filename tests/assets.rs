@@ -17,6 +17,16 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
+/// The page's import map, as JSON.
+fn import_map() -> serde_json::Value {
+    let map = assets::import_map();
+    let json = map
+        .strip_prefix(r#"<script type="importmap">"#)
+        .and_then(|rest| rest.strip_suffix("</script>"))
+        .expect("an importmap script tag");
+    serde_json::from_str(json).unwrap()
+}
+
 fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
@@ -192,12 +202,7 @@ async fn gzip_is_served_to_clients_that_ask() {
 #[tokio::test]
 async fn every_module_in_the_import_map_is_served() {
     let server = common::start_local().await;
-    let map = assets::import_map();
-    let json = map
-        .strip_prefix(r#"<script type="importmap">"#)
-        .and_then(|rest| rest.strip_suffix("</script>"))
-        .expect("an importmap script tag");
-    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    let json = import_map();
     let imports = json["imports"].as_object().unwrap();
     for name in [
         "@xterm/xterm",
@@ -205,7 +210,7 @@ async fn every_module_in_the_import_map_is_served() {
         "@xterm/addon-web-links",
         "/static/js/terminal.js",
     ] {
-        assert!(imports.contains_key(name), "{name} missing from {map}");
+        assert!(imports.contains_key(name), "{name} missing from {json}");
     }
     for (name, url) in imports {
         let url = url.as_str().unwrap();
@@ -399,13 +404,7 @@ async fn a_cold_first_lesson_load_is_under_300_kb_compressed() {
             }
         }
     }
-    let map = assets::import_map();
-    let json = map
-        .strip_prefix(r#"<script type="importmap">"#)
-        .and_then(|rest| rest.strip_suffix("</script>"))
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_str(json).unwrap();
-    for url in json["imports"].as_object().unwrap().values() {
+    for url in import_map()["imports"].as_object().unwrap().values() {
         urls.push(url.as_str().unwrap().to_owned());
     }
     urls.sort();

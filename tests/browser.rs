@@ -171,19 +171,7 @@ impl Browser {
 
     /// Types into the terminal as a keyboard would (xterm's hidden textarea has the focus).
     async fn type_text(&self, text: &str) {
-        let element = self
-            .command(
-                reqwest::Method::POST,
-                "/element",
-                json!({"using": "css selector", "value": ".xterm-helper-textarea"}),
-            )
-            .await;
-        let id = element
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_owned();
+        let id = self.element(".xterm-helper-textarea").await;
         self.command(
             reqwest::Method::POST,
             &format!("/element/{id}/value"),
@@ -192,7 +180,8 @@ impl Browser {
         .await;
     }
 
-    async fn click(&self, selector: &str) {
+    /// The WebDriver id of the first element matching a CSS selector.
+    async fn element(&self, selector: &str) -> String {
         let element = self
             .command(
                 reqwest::Method::POST,
@@ -200,12 +189,16 @@ impl Browser {
                 json!({"using": "css selector", "value": selector}),
             )
             .await;
-        let id = element
+        element
             .as_object()
             .and_then(|o| o.values().next())
             .and_then(Value::as_str)
-            .unwrap()
-            .to_owned();
+            .unwrap_or_else(|| panic!("no element {selector}"))
+            .to_owned()
+    }
+
+    async fn click(&self, selector: &str) {
+        let id = self.element(selector).await;
         self.command(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),

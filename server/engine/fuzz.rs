@@ -9,13 +9,7 @@ use super::rewrite::{self, Policy};
 use super::route;
 
 fn policy() -> Policy {
-    Policy {
-        memory_bytes: 512 << 20,
-        nano_cpus: 1_000_000_000,
-        pids: 256,
-        max_restarts: 3,
-        allow_egress: false,
-    }
+    Policy::default()
 }
 
 /// The first line is `METHOD PATH?QUERY`, as it would arrive on the socket.

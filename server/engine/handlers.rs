@@ -102,6 +102,11 @@ impl Call<'_> {
         self.scope.upstream().send(request).await
     }
 
+    /// A request without a body.
+    async fn send(&self, method: Method, path: String) -> Result<Response<Incoming>, Refusal> {
+        self.forward(method, path, None, empty()).await
+    }
+
     async fn forward_json(
         &self,
         method: Method,
@@ -137,9 +142,7 @@ async fn dispatch(
     match matched.route {
         Route::Ping => ping(&call, request.method().clone()).await,
         Route::Version => {
-            let response = call
-                .forward(Method::GET, call.path("/version"), None, empty())
-                .await?;
+            let response = call.send(Method::GET, call.path("/version")).await?;
             json_response(scope, response).await
         }
         Route::Info => info(&call).await,
@@ -172,18 +175,13 @@ async fn dispatch(
                 }
             }
             let path = call.path_query(&format!("/exec/{id}/resize"), &query);
-            let response = call.forward(Method::POST, path, None, empty()).await?;
+            let response = call.send(Method::POST, path).await?;
             json_response(scope, response).await
         }
         Route::ExecInspect(id) => {
             exec_owned(&call, &id).await?;
             let response = call
-                .forward(
-                    Method::GET,
-                    call.path(&format!("/exec/{id}/json")),
-                    None,
-                    empty(),
-                )
+                .send(Method::GET, call.path(&format!("/exec/{id}/json")))
                 .await?;
             json_response(scope, response).await
         }
@@ -193,13 +191,13 @@ async fn dispatch(
         Route::ImageInspect(reference) => {
             let engine = resolve_image(scope, &reference, Purpose::Look).await?;
             let path = call.path(&format!("/images/{engine}/json"));
-            let response = call.forward(Method::GET, path, None, empty()).await?;
+            let response = call.send(Method::GET, path).await?;
             json_response(scope, response).await
         }
         Route::ImageHistory(reference) => {
             let engine = resolve_image(scope, &reference, Purpose::Look).await?;
             let path = call.path(&format!("/images/{engine}/history"));
-            let response = call.forward(Method::GET, path, None, empty()).await?;
+            let response = call.send(Method::GET, path).await?;
             json_response(scope, response).await
         }
         Route::ImageTag(reference) => image_tag(&call, &reference).await,
@@ -220,12 +218,7 @@ async fn dispatch(
             let mut query = Query::default();
             query.set("filters", encode_filters(&filters));
             let response = call
-                .forward(
-                    Method::GET,
-                    call.path_query("/volumes", &query),
-                    None,
-                    empty(),
-                )
+                .send(Method::GET, call.path_query("/volumes", &query))
                 .await?;
             json_response(scope, response).await
         }
@@ -254,7 +247,7 @@ async fn dispatch(
                 (Method::GET, Query::default())
             };
             let path = call.path_query(&format!("/volumes/{engine}"), &query);
-            let response = call.forward(method, path, None, empty()).await?;
+            let response = call.send(method, path).await?;
             json_response(scope, response).await
         }
         Route::NetworkList => network_list(&call).await,
@@ -263,7 +256,7 @@ async fn dispatch(
         Route::NetworkInspect(reference) => {
             let network = resolve_network(scope, &reference).await?;
             let path = call.path(&format!("/networks/{}", network.id));
-            let response = call.forward(Method::GET, path, None, empty()).await?;
+            let response = call.send(Method::GET, path).await?;
             json_response(scope, response).await
         }
         Route::NetworkRemove(reference) => network_remove(&call, &reference).await,
@@ -343,14 +336,21 @@ async fn engine_error(response: Response<Incoming>) -> Refusal {
     Refusal { status, message }
 }
 
+/// The engine's answer when it succeeded; its error, in the learner's names, when not.
+async fn succeeded(response: Response<Incoming>) -> Result<Response<Incoming>, Refusal> {
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(engine_error(response).await)
+    }
+}
+
 /// A streamed answer passed on as it comes (logs, archives, waits).
 async fn passthrough(
     _scope: &Scope,
     response: Response<Incoming>,
 ) -> Result<Response<Body>, Refusal> {
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    let response = succeeded(response).await?;
     let builder = copy_headers(
         &response,
         Response::builder().status(response.status()),
@@ -378,9 +378,7 @@ async fn json_response_with(
     response: Response<Incoming>,
     edit: impl FnOnce(&mut Value),
 ) -> Result<Response<Body>, Refusal> {
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    let response = succeeded(response).await?;
     let status = response.status();
     let builder = copy_headers(&response, Response::builder().status(status), false);
     let bytes = read_limited(response.into_body(), MAX_ENGINE_JSON)
@@ -526,9 +524,7 @@ async fn hijack(
         .map_err(|e| Refusal::bad_request(e.to_string()))?;
     let response = scope.upstream().send(upstream_request).await?;
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        if !response.status().is_success() {
-            return Err(engine_error(response).await);
-        }
+        let response = succeeded(response).await?;
         return passthrough(scope, response).await;
     }
     let content_type =
@@ -622,9 +618,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 // System
 
 async fn ping(call: &Call<'_>, method: Method) -> Result<Response<Body>, Refusal> {
-    let response = call
-        .forward(method, call.path("/_ping"), None, empty())
-        .await?;
+    let response = call.send(method, call.path("/_ping")).await?;
     let status = response.status();
     let mut builder = copy_headers(&response, Response::builder().status(status), false);
     // The classic builder: BuildKit needs /session, which is not offered.
@@ -645,9 +639,7 @@ async fn info(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     let state = |s: &str| containers.iter().filter(|c| c["State"] == s).count();
     let (running, paused) = (state("running"), state("paused"));
     let images = visible_images(scope).await?.len();
-    let response = call
-        .forward(Method::GET, call.path("/info"), None, empty())
-        .await?;
+    let response = call.send(Method::GET, call.path("/info")).await?;
     json_response_with(scope, response, |info| {
         let counts = [
             ("Containers", containers.len()),
@@ -689,16 +681,9 @@ async fn events(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         }
     }
     let response = call
-        .forward(
-            Method::GET,
-            call.path_query("/events", &query),
-            None,
-            empty(),
-        )
+        .send(Method::GET, call.path_query("/events", &query))
         .await?;
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    let response = succeeded(response).await?;
     lines_response(response, unscope_lines(scope), None)
 }
 
@@ -719,7 +704,7 @@ async fn prune(call: &Call<'_>, path: &str, with_role: bool) -> Result<Response<
     let mut query = Query::default();
     query.set("filters", encode_filters(&filters));
     let response = call
-        .forward(Method::POST, call.path_query(path, &query), None, empty())
+        .send(Method::POST, call.path_query(path, &query))
         .await?;
     json_response(scope, response).await
 }
@@ -872,12 +857,7 @@ async fn container_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     }
     query.set("filters", encode_filters(&filters));
     let response = call
-        .forward(
-            Method::GET,
-            call.path_query("/containers/json", &query),
-            None,
-            empty(),
-        )
+        .send(Method::GET, call.path_query("/containers/json", &query))
         .await?;
     json_response_with(scope, response, |list| {
         if let Value::Array(items) = list {
@@ -1033,12 +1013,7 @@ async fn container_op(
     let response = match op {
         ContainerOp::Inspect => {
             let response = call
-                .forward(
-                    Method::GET,
-                    call.path(&format!("{base}/json")),
-                    None,
-                    empty(),
-                )
+                .send(Method::GET, call.path(&format!("{base}/json")))
                 .await?;
             return json_response_with(scope, response, ports::show_in_inspect).await;
         }
@@ -1049,36 +1024,28 @@ async fn container_op(
                 "changes"
             };
             let response = call
-                .forward(
+                .send(
                     Method::GET,
                     call.path_query(&format!("{base}/{part}"), &query),
-                    None,
-                    empty(),
                 )
                 .await?;
             return json_response(scope, response).await;
         }
         ContainerOp::Stats => {
             let response = call
-                .forward(
+                .send(
                     Method::GET,
                     call.path_query(&format!("{base}/stats"), &query),
-                    None,
-                    empty(),
                 )
                 .await?;
-            if !response.status().is_success() {
-                return Err(engine_error(response).await);
-            }
+            let response = succeeded(response).await?;
             return lines_response(response, unscope_lines(scope), None);
         }
         ContainerOp::Logs => {
             let response = call
-                .forward(
+                .send(
                     Method::GET,
                     call.path_query(&format!("{base}/logs"), &query),
-                    None,
-                    empty(),
                 )
                 .await?;
             return passthrough(scope, response).await;
@@ -1090,12 +1057,7 @@ async fn container_op(
                 Method::GET
             };
             let response = call
-                .forward(
-                    method,
-                    call.path_query(&format!("{base}/archive"), &query),
-                    None,
-                    empty(),
-                )
+                .send(method, call.path_query(&format!("{base}/archive"), &query))
                 .await?;
             return passthrough(scope, response).await;
         }
@@ -1130,13 +1092,8 @@ async fn container_op(
         }
         ContainerOp::Start => {
             ports::check_free(scope, &container).await?;
-            call.forward(
-                Method::POST,
-                call.path(&format!("{base}/start")),
-                None,
-                empty(),
-            )
-            .await?
+            call.send(Method::POST, call.path(&format!("{base}/start")))
+                .await?
         }
         ContainerOp::Rename => {
             let new = query
@@ -1151,11 +1108,9 @@ async fn container_op(
             }
             query.set("name", scope.names.object(&new));
             let response = call
-                .forward(
+                .send(
                     Method::POST,
                     call.path_query(&format!("{base}/rename"), &query),
-                    None,
-                    empty(),
                 )
                 .await?;
             if response.status().is_success() {
@@ -1168,21 +1123,14 @@ async fn container_op(
             // The volumes an image declares are made without a name or berth's labels: the
             // learner can neither see nor reuse them, so they go with their container.
             query.set("v", "1");
-            call.forward(
-                Method::DELETE,
-                call.path_query(&base, &query),
-                None,
-                empty(),
-            )
-            .await?
+            call.send(Method::DELETE, call.path_query(&base, &query))
+                .await?
         }
         ContainerOp::Wait => {
             let response = call
-                .forward(
+                .send(
                     Method::POST,
                     call.path_query(&format!("{base}/wait"), &query),
-                    None,
-                    empty(),
                 )
                 .await?;
             return passthrough(scope, response).await;
@@ -1201,16 +1149,16 @@ async fn container_op(
                 ContainerOp::Unpause => "unpause",
                 _ => "resize",
             };
-            call.forward(
+            call.send(
                 Method::POST,
                 call.path_query(&format!("{base}/{part}"), &query),
-                None,
-                empty(),
             )
             .await?
         }
     };
     let result = passthrough(scope, response).await;
+    // The events watcher would catch this too, a moment later; syncing here means the port
+    // forwarder is up before the CLI returns, so `curl localhost:8080` right after works.
     if op.changes_state() {
         ports::sync(scope).await;
     }
@@ -1421,12 +1369,7 @@ async fn image_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         query.set("filters", encode_filters(&filters));
     }
     let response = call
-        .forward(
-            Method::GET,
-            call.path_query("/images/json", &query),
-            None,
-            empty(),
-        )
+        .send(Method::GET, call.path_query("/images/json", &query))
         .await?;
     let seen = scope.seen().clone();
     let owned = |image: &Value| image_owned(scope, image);
@@ -1483,12 +1426,7 @@ async fn image_pull(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         query.set("platform", platform);
     }
     let response = call
-        .forward(
-            Method::POST,
-            call.path_query("/images/create", &query),
-            None,
-            empty(),
-        )
+        .send(Method::POST, call.path_query("/images/create", &query))
         .await?;
     let local = scope
         .upstream()
@@ -1566,16 +1504,12 @@ async fn image_tag(call: &Call<'_>, reference: &str) -> Result<Response<Body>, R
     query.set("repo", scope.names.image(repo));
     query.set("tag", tag);
     let response = call
-        .forward(
+        .send(
             Method::POST,
             call.path_query(&format!("/images/{source}/tag"), &query),
-            None,
-            empty(),
         )
         .await?;
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    succeeded(response).await?;
     Ok(Response::builder()
         .status(StatusCode::CREATED)
         .body(empty())
@@ -1619,16 +1553,12 @@ async fn image_remove(call: &Call<'_>, reference: &str) -> Result<Response<Body>
     let mut answer = Vec::new();
     for target in targets {
         let response = call
-            .forward(
+            .send(
                 Method::DELETE,
                 call.path_query(&format!("/images/{target}"), &query),
-                None,
-                empty(),
             )
             .await?;
-        if !response.status().is_success() {
-            return Err(engine_error(response).await);
-        }
+        let response = succeeded(response).await?;
         let bytes = read_limited(response.into_body(), MAX_ENGINE_JSON)
             .await
             .unwrap_or_default();
@@ -1838,9 +1768,7 @@ async fn build(call: &Call<'_>, request: Request<Incoming>) -> Result<Response<B
             full(context),
         )
         .await?;
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    let response = succeeded(response).await?;
     let mut unscope = unscope_lines(scope);
     let built = scope.clone();
     let edit: LineEdit = Box::new(move |line: &str| {
@@ -1913,12 +1841,7 @@ async fn network_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     let mut query = Query::default();
     query.set("filters", encode_filters(&filters));
     let response = call
-        .forward(
-            Method::GET,
-            call.path_query("/networks", &query),
-            None,
-            empty(),
-        )
+        .send(Method::GET, call.path_query("/networks", &query))
         .await?;
     json_response(scope, response).await
 }
@@ -1939,9 +1862,7 @@ async fn network_create(
     let response = call
         .forward_json(Method::POST, call.path("/networks/create"), &body)
         .await?;
-    if !response.status().is_success() {
-        return Err(engine_error(response).await);
-    }
+    let response = succeeded(response).await?;
     let bytes = read_limited(response.into_body(), MAX_ENGINE_JSON)
         .await
         .unwrap_or_default();
@@ -1989,11 +1910,9 @@ async fn network_remove(call: &Call<'_>, reference: &str) -> Result<Response<Bod
             .await;
     }
     let response = call
-        .forward(
+        .send(
             Method::DELETE,
             call.path(&format!("/networks/{}", network.id)),
-            None,
-            empty(),
         )
         .await?;
     passthrough(scope, response).await

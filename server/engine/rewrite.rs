@@ -32,6 +32,19 @@ pub struct Policy {
     pub allow_egress: bool,
 }
 
+/// DESIGN.md's default limits of a learner's container: 512 MiB, 1 CPU, 256 processes.
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            memory_bytes: 512 << 20,
+            nano_cpus: 1_000_000_000,
+            pids: 256,
+            max_restarts: 3,
+            allow_egress: false,
+        }
+    }
+}
+
 /// A refused request, with the message the docker CLI prints after "Error response from daemon:".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -889,13 +902,7 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy {
-            memory_bytes: 512 << 20,
-            nano_cpus: 1_000_000_000,
-            pids: 256,
-            max_restarts: 3,
-            allow_egress: false,
-        }
+        Policy::default()
     }
 
     fn plan(body: &str, name: Option<&str>) -> Result<CreatePlan, Refusal> {

@@ -328,6 +328,18 @@ async fn prefetch_one(docker: &Docker, image: &str) {
     }
 }
 
+/// A process in the workstation as the learner, in their home, never privileged.
+fn learner_exec(cmd: Vec<String>) -> ExecConfig {
+    ExecConfig {
+        cmd: Some(cmd),
+        env: Some(shell_env()),
+        user: Some(LEARNER_USER.to_owned()),
+        working_dir: Some(LEARNER_HOME.to_owned()),
+        privileged: Some(false),
+        ..Default::default()
+    }
+}
+
 fn shell_env() -> Vec<String> {
     [
         "HOME=/home/learner",
@@ -498,12 +510,7 @@ impl Workstation for DockerWorkstation {
                 ExecConfig {
                     attach_stdout: Some(true),
                     attach_stderr: Some(false),
-                    cmd: Some(vec!["bash".to_owned(), "-c".to_owned(), command.to_owned()]),
-                    env: Some(shell_env()),
-                    user: Some(LEARNER_USER.to_owned()),
-                    working_dir: Some(LEARNER_HOME.to_owned()),
-                    privileged: Some(false),
-                    ..Default::default()
+                    ..learner_exec(vec!["bash".to_owned(), "-c".to_owned(), command.to_owned()])
                 },
             )
             .await?
@@ -545,12 +552,7 @@ impl Workstation for DockerWorkstation {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     tty: Some(true),
-                    cmd: Some(vec!["bash".to_owned(), "-l".to_owned()]),
-                    env: Some(shell_env()),
-                    user: Some(LEARNER_USER.to_owned()),
-                    working_dir: Some(LEARNER_HOME.to_owned()),
-                    privileged: Some(false),
-                    ..Default::default()
+                    ..learner_exec(vec!["bash".to_owned(), "-l".to_owned()])
                 },
             )
             .await?
