@@ -187,6 +187,15 @@ async fn hostile_requests_are_refused_or_rewritten() {
         big.len()
     );
     expect(&alice, "oversized chunked body", chunked.as_bytes(), &[413]).await;
+    // Refused from the query alone, with a build context behind it: berth still reads the
+    // context, so the CLI gets to read the reason instead of failing with "broken pipe".
+    let context = "x".repeat(8 << 20);
+    let refused_build = format!(
+        "POST /v1.41/build?networkmode=host HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{context}",
+        context.len()
+    );
+    let response = alice.raw_sent_in_full(refused_build.as_bytes()).await;
+    assert_eq!(statuses(&response), [403], "{response}");
     let mut pipelined = b"GET /v1.41/_ping HTTP/1.1\r\nHost: d\r\n\r\n".to_vec();
     pipelined.extend(create(hidden));
     let response = expect(&alice, "pipelined", &pipelined, &[403]).await;

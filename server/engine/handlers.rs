@@ -22,6 +22,7 @@ use super::names::{LABEL_PUBLISH, valid_name};
 use super::ports::{self, PortMap};
 use super::rewrite::{self, Refusal};
 use super::route::{self, ContainerOp, Query, Route, RouteError};
+use super::unread::{Guarded, Leftover};
 use super::upstream::{Body, BoxError, MAX_ENGINE_JSON, empty, full, read_limited};
 use crate::sandbox::docker::LABEL_OWNER;
 
@@ -31,10 +32,14 @@ pub const MAX_JSON_BODY: usize = 1 << 20;
 pub const MAX_UPLOAD: u64 = 64 << 20;
 
 pub async fn handle(scope: &Arc<Scope>, request: Request<Incoming>) -> Response<Body> {
-    match dispatch(scope, request).await {
+    let leftover = Leftover::default();
+    let request = request.map(|body| leftover.guard(body));
+    let response = match dispatch(scope, request).await {
         Ok(response) => response,
         Err(refusal) => error_response(scope, refusal),
-    }
+    };
+    leftover.drain();
+    response
 }
 
 fn error_response(scope: &Scope, refusal: Refusal) -> Response<Body> {
@@ -121,7 +126,7 @@ impl Call<'_> {
 
 async fn dispatch(
     scope: &Arc<Scope>,
-    request: Request<Incoming>,
+    request: Request<Guarded>,
 ) -> Result<Response<Body>, Refusal> {
     if request.uri().scheme().is_some() || request.uri().authority().is_some() {
         return Err(Refusal::bad_request(
@@ -274,13 +279,14 @@ async fn dispatch(
 // ---------------------------------------------------------------------------------------------
 // Bodies and responses
 
-async fn read_body(request: Request<Incoming>, limit: u64) -> Result<Bytes, Refusal> {
+async fn read_body(request: Request<Guarded>, limit: u64) -> Result<Bytes, Refusal> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
+        request.into_body().discard();
         return Err(images::too_large(limit));
     }
     read_limited(request.into_body(), limit as usize)
@@ -294,7 +300,7 @@ async fn read_body(request: Request<Incoming>, limit: u64) -> Result<Bytes, Refu
         })
 }
 
-async fn read_json(request: Request<Incoming>) -> Result<Map<String, Value>, Refusal> {
+async fn read_json(request: Request<Guarded>) -> Result<Map<String, Value>, Refusal> {
     let bytes = read_body(request, MAX_JSON_BODY as u64).await?;
     Ok(super::json::parse_object(&bytes)?)
 }
@@ -497,7 +503,7 @@ fn unscope_lines(scope: &Arc<Scope>) -> LineEdit {
 /// Proxies an upgraded connection (attach, interactive exec) both ways, after the checks.
 async fn hijack(
     scope: &Scope,
-    mut request: Request<Incoming>,
+    mut request: Request<Guarded>,
     path: String,
 ) -> Result<Response<Body>, Refusal> {
     let downstream = hyper::upgrade::on(&mut request);
@@ -880,7 +886,7 @@ async fn container_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
 
 async fn container_create(
     call: &Call<'_>,
-    request: Request<Incoming>,
+    request: Request<Guarded>,
 ) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;
     let raw = read_body(request, MAX_JSON_BODY as u64).await?;
@@ -1003,7 +1009,7 @@ async fn container_op(
     call: &Call<'_>,
     reference: &str,
     op: ContainerOp,
-    request: Request<Incoming>,
+    request: Request<Guarded>,
 ) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;
     let container = resolve_container(scope, reference).await?;
@@ -1665,7 +1671,7 @@ async fn image_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
     Ok(json_ok(value))
 }
 
-async fn build(call: &Call<'_>, request: Request<Incoming>) -> Result<Response<Body>, Refusal> {
+async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;
     let policy = &scope.settings.policy;
     let q = &call.query;
@@ -1848,7 +1854,7 @@ async fn network_list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
 
 async fn network_create(
     call: &Call<'_>,
-    request: Request<Incoming>,
+    request: Request<Guarded>,
 ) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;
     let raw = read_body(request, MAX_JSON_BODY as u64).await?;
@@ -1969,7 +1975,7 @@ async fn network_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
 async fn network_connect(
     call: &Call<'_>,
     reference: &str,
-    request: Request<Incoming>,
+    request: Request<Guarded>,
     connect: bool,
 ) -> Result<Response<Body>, Refusal> {
     let scope = call.scope;

@@ -16,6 +16,7 @@ pub mod names;
 pub mod ports;
 pub mod rewrite;
 pub mod route;
+mod unread;
 pub mod upstream;
 
 use std::collections::HashSet;

@@ -436,6 +436,21 @@ impl Sandboxed {
         format!("berth-{}-{name}", self.learner)
     }
 
+    /// Writes all of `request` (failing the test if berth stops reading it part-way), then
+    /// reads the answer: what a client sees that sends a large body before reading.
+    pub async fn raw_sent_in_full(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::UnixStream::connect(&self.socket).await.unwrap();
+        stream
+            .write_all(request)
+            .await
+            .expect("berth stopped reading the request part-way");
+        let mut response = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
     /// A raw HTTP exchange on the learner's socket: what a hostile program could send.
     pub async fn raw(&self, request: &[u8]) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
