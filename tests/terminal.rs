@@ -92,6 +92,40 @@ async fn two_tabs_are_two_shells_in_one_workstation() {
 }
 
 #[tokio::test]
+async fn closing_a_tab_ends_its_shell_and_what_it_started() {
+    let server = start_docker().await;
+    let cookie = server.new_learner().await;
+    let mut first = server.shell(&cookie, "?tab=0&cols=200&rows=50").await;
+    let mut second = server.shell(&cookie, "?tab=1&cols=200&rows=50").await;
+    let pid = second.run("echo $$").await;
+    // Started in the background and left behind by its parent, as a learner's server would be.
+    let job = second
+        .run("sh -c 'sleep 600 > /dev/null 2>&1 & echo $!'")
+        .await;
+    second.send_control(r#"{"type":"close"}"#).await;
+    let alive = |pid: &str| format!("kill -0 {pid} 2>/dev/null && echo alive || echo gone");
+    let mut gone = String::new();
+    for _ in 0..50 {
+        gone = first
+            .run(&format!("{}; {}", alive(&pid), alive(&job)))
+            .await;
+        if gone.lines().map(str::trim).eq(["gone", "gone"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        gone.lines().map(str::trim).collect::<Vec<_>>(),
+        ["gone", "gone"]
+    );
+    // The first tab is untouched, and tab 1 opens again with a fresh shell.
+    assert_eq!(first.run("echo still here").await, "still here");
+    let mut again = server.shell(&cookie, "?tab=1&cols=200&rows=50").await;
+    assert_ne!(again.run("echo $$").await, pid);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn no_cookie_is_401_and_a_foreign_origin_is_403() {
     let server = start_docker().await;
     let cookie = server.new_learner().await;

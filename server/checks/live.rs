@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use super::eval::evaluate;
 use crate::AppState;
@@ -20,24 +20,12 @@ const AFTER_ENTER: Duration = Duration::from_millis(700);
 /// And a slower one by then.
 const AFTER_ENTER_AGAIN: Duration = Duration::from_millis(2500);
 
-/// What starts a re-evaluation besides Docker events.
-#[derive(Clone, Default)]
-pub struct Typed(Arc<Notify>);
-
-impl Typed {
-    /// The learner pressed Enter in the terminal.
-    pub fn enter(&self) {
-        self.0.notify_one();
-    }
-}
-
 pub struct Watch {
     pub state: AppState,
     pub sandbox: Arc<Sandbox>,
     pub learner: LearnerId,
     pub lang: Lang,
     pub slug: String,
-    pub typed: Typed,
     /// Weak, so an open check watch never keeps the terminal's socket from closing.
     pub control: mpsc::WeakSender<ServerMessage>,
 }
@@ -45,6 +33,7 @@ pub struct Watch {
 /// Runs until the terminal's control channel closes.
 pub async fn run(watch: Watch) {
     let mut changes = watch.sandbox.scope().map(|scope| scope.changes());
+    let entered = watch.sandbox.entered();
     let mut shown: HashMap<String, (bool, String)> = HashMap::new();
     if !evaluate_all(&watch, &mut shown).await {
         return;
@@ -62,7 +51,7 @@ pub async fn run(watch: Watch) {
                 }
                 false
             }
-            _ = watch.typed.0.notified() => true,
+            _ = entered.notified() => true,
         };
         if after_enter {
             tokio::time::sleep(AFTER_ENTER).await;

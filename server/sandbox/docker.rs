@@ -543,6 +543,10 @@ impl Workstation for DockerWorkstation {
     }
 
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
+        // Marks every process of this shell, so closing the tab can end them all.
+        let mark = format!("{SHELL_MARK}={:016x}", rand::random::<u64>());
+        let mut config = learner_exec(vec!["bash".to_owned(), "-l".to_owned()]);
+        config.env.get_or_insert_with(Vec::new).push(mark.clone());
         let exec = self
             .docker
             .create_exec(
@@ -552,7 +556,7 @@ impl Workstation for DockerWorkstation {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     tty: Some(true),
-                    ..learner_exec(vec!["bash".to_owned(), "-l".to_owned()])
+                    ..config
                 },
             )
             .await?
@@ -573,7 +577,18 @@ impl Workstation for DockerWorkstation {
             self.docker.clone(),
             exec.clone(),
         ));
-        tokio::spawn(pump_input(writer, input_rx, self.docker.clone(), exec));
+        let hang_up = HangUp {
+            docker: self.docker.clone(),
+            workstation: self.id.clone(),
+            mark,
+        };
+        tokio::spawn(pump_input(
+            writer,
+            input_rx,
+            self.docker.clone(),
+            exec,
+            hang_up,
+        ));
         input_tx
             .send(ShellInput::Resize(size))
             .await
@@ -643,11 +658,54 @@ async fn pump_output(
 
 /// Writes keystrokes to the shell and passes resizes to the exec. When the tab goes away the
 /// channel closes, stdin closes, and the shell sees end of input.
+/// The environment variable that marks the processes of one terminal tab.
+const SHELL_MARK: &str = "BERTH_SHELL";
+
+/// Ends the processes of a tab's shell. The engine keeps a tty exec running when its input
+/// closes, so without this a closed tab would leave its shell (and whatever it started) behind.
+struct HangUp {
+    docker: Docker,
+    workstation: String,
+    mark: String,
+}
+
+impl HangUp {
+    async fn run(self) {
+        // SIGHUP, as when a terminal window closes; the learner's own processes only.
+        let script = r#"for p in /proc/[0-9]*; do
+  if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "$1"; then kill -HUP "${p#/proc/}" 2>/dev/null; fi
+done"#;
+        let command = ["sh", "-c", script, "sh", &self.mark].map(str::to_owned);
+        let created = self
+            .docker
+            .create_exec(&self.workstation, learner_exec(command.to_vec()))
+            .await;
+        let started = match created {
+            Ok(exec) => {
+                let options = bollard::exec::StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                };
+                self.docker
+                    .start_exec(&exec.id, Some(options))
+                    .await
+                    .map(drop)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = started {
+            // The workstation is usually gone already when a whole sandbox ends.
+            tracing::debug!(%error, "could not hang up on a closed tab's shell");
+        }
+    }
+}
+
 async fn pump_input(
     mut writer: impl AsyncWrite + Unpin,
     mut input: mpsc::Receiver<ShellInput>,
     docker: Docker,
     exec: String,
+    hang_up: HangUp,
 ) {
     while let Some(message) = input.recv().await {
         match message {
@@ -668,6 +726,7 @@ async fn pump_input(
         }
     }
     let _ = writer.shutdown().await;
+    hang_up.run().await;
 }
 
 /// Where the Docker engine listens, for the connections berth hijacks itself.

@@ -135,6 +135,8 @@ pub struct Sandbox {
     attached: AtomicUsize,
     ever_attached: AtomicBool,
     tabs: tokio::sync::Mutex<HashMap<u32, Arc<Tab>>>,
+    /// Signalled when the learner presses Enter in any tab: the lesson's checks look again.
+    entered: Arc<tokio::sync::Notify>,
 }
 
 impl Sandbox {
@@ -193,6 +195,23 @@ impl Sandbox {
         let tab = Tab::start(shell);
         tabs.insert(number, tab.clone());
         Ok(tab)
+    }
+
+    /// Ends the shell of tab `number` and what runs in it, as closing a terminal window does.
+    pub async fn close_tab(&self, number: u32) {
+        if let Some(tab) = self.tabs.lock().await.remove(&number) {
+            tab.end("the tab was closed");
+        }
+    }
+
+    /// Wakes whoever waits for [`Sandbox::entered`]: the learner ran a command in some tab.
+    pub fn enter_pressed(&self) {
+        self.entered.notify_one();
+    }
+
+    /// The signal of [`Sandbox::enter_pressed`].
+    pub fn entered(&self) -> Arc<tokio::sync::Notify> {
+        self.entered.clone()
     }
 
     async fn end(&self, reason: &str) {
@@ -314,6 +333,7 @@ impl Manager {
                     attached: AtomicUsize::new(0),
                     ever_attached: AtomicBool::new(false),
                     tabs: tokio::sync::Mutex::new(HashMap::new()),
+                    entered: Arc::default(),
                 }))
             })
             .await;

@@ -161,8 +161,7 @@ async fn serve(
         expires_in: sandbox.expires_in().as_secs(),
     };
     let (control, control_rx) = mpsc::channel(16);
-    let typed = crate::checks::live::Typed::default();
-    // Only the first tab keeps the lesson's cards up to date.
+    // Only the first tab keeps the lesson's cards up to date; Enter in any tab wakes its checks.
     let checks = lesson.filter(|_| tab_number == 0).map(|(lang, slug)| {
         tokio::spawn(crate::checks::live::run(crate::checks::live::Watch {
             state: state.clone(),
@@ -170,7 +169,6 @@ async fn serve(
             learner: learner.clone(),
             lang,
             slug,
-            typed: typed.clone(),
             control: control.downgrade(),
         }))
     });
@@ -193,7 +191,7 @@ async fn serve(
             Some(Ok(Message::Binary(bytes))) => {
                 sandbox.touch();
                 if bytes.contains(&b'\r') {
-                    typed.enter();
+                    sandbox.enter_pressed();
                 }
                 for piece in bytes.chunks(INPUT_PIECE) {
                     tab.write(bytes.slice_ref(piece)).await;
@@ -202,6 +200,10 @@ async fn serve(
             Some(Ok(Message::Text(text))) => match parse_client_message(text.as_str()) {
                 Ok(ClientMessage::Resize { cols, rows }) => {
                     tab.resize(TermSize { cols, rows }).await;
+                }
+                Ok(ClientMessage::Close) => {
+                    sandbox.close_tab(tab_number).await;
+                    break;
                 }
                 Err(reason) => {
                     let _ = control.send(ServerMessage::error(reason)).await;

@@ -10,7 +10,12 @@ pub const MAX_CONTROL_MESSAGE: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    Resize { cols: u16, rows: u16 },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    /// The learner closed this tab: its shell ends, with everything started from it.
+    Close,
 }
 
 /// Server → browser.
@@ -92,6 +97,11 @@ mod tests {
                 .unwrap_err()
                 .contains("control message")
         );
+        assert_eq!(
+            parse_client_message(r#"{"type":"close"}"#),
+            Ok(ClientMessage::Close)
+        );
+        assert!(parse_client_message(r#"{"type":"close","tab":3}"#).is_err());
         assert!(parse_client_message(r#"{"type":"launch"}"#).is_err());
         assert!(
             parse_client_message(r#"{"type":"resize","cols":0,"rows":40}"#)
