@@ -201,7 +201,7 @@ async fn serve(
                 Ok(ClientMessage::Resize { cols, rows }) => {
                     tab.resize(TermSize { cols, rows }).await;
                 }
-                Ok(ClientMessage::Close) => {
+                Ok(ClientMessage::Close {}) => {
                     sandbox.close_tab(tab_number).await;
                     break;
                 }

@@ -15,7 +15,7 @@ pub enum ClientMessage {
         rows: u16,
     },
     /// The learner closed this tab: its shell ends, with everything started from it.
-    Close,
+    Close {},
 }
 
 /// Server → browser.
@@ -99,7 +99,7 @@ mod tests {
         );
         assert_eq!(
             parse_client_message(r#"{"type":"close"}"#),
-            Ok(ClientMessage::Close)
+            Ok(ClientMessage::Close {})
         );
         assert!(parse_client_message(r#"{"type":"close","tab":3}"#).is_err());
         assert!(parse_client_message(r#"{"type":"launch"}"#).is_err());
