@@ -169,9 +169,11 @@ impl Browser {
         self.until_terminal_shows("$ ").await;
     }
 
-    /// Types into the terminal as a keyboard would (xterm's hidden textarea has the focus).
+    /// Types into the front tab's terminal as a keyboard would (into xterm's hidden textarea).
     async fn type_text(&self, text: &str) {
-        let id = self.element(".xterm-helper-textarea").await;
+        let id = self
+            .element(".terminal-view:not([hidden]) .xterm-helper-textarea")
+            .await;
         self.command(
             reqwest::Method::POST,
             &format!("/element/{id}/value"),
@@ -205,6 +207,64 @@ impl Browser {
             json!({}),
         )
         .await;
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
+        .await
+    }
+
+    /// Types Hangul the way a Korean input method does: each syllable is composed jamo by jamo
+    /// (`ㅎ`, `하`, `한`), then committed.
+    async fn compose_korean(&self, syllables: &[&[&str]]) {
+        for stages in syllables {
+            for stage in *stages {
+                let length = stage.chars().count();
+                self.cdp(
+                    "Input.imeSetComposition",
+                    json!({"text": stage, "selectionStart": length, "selectionEnd": length}),
+                )
+                .await;
+            }
+            let last = stages.last().copied().unwrap_or_default();
+            self.cdp("Input.insertText", json!({"text": last})).await;
+        }
+    }
+
+    /// Presses keys together (WebDriver key codes: \u{E009} Control, \u{E008} Shift).
+    async fn chord(&self, keys: &[&str]) {
+        let mut actions: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"type": "keyDown", "value": k}))
+            .collect();
+        actions.extend(
+            keys.iter()
+                .rev()
+                .map(|k| json!({"type": "keyUp", "value": k})),
+        );
+        self.command(
+            reqwest::Method::POST,
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+        self.command(reqwest::Method::DELETE, "/actions", Value::Null)
+            .await;
+    }
+
+    /// Runs an async script (its last argument is the callback) and returns what it passed.
+    async fn script_async(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+        .await
     }
 
     async fn screenshot(&self, name: &str) {
@@ -305,6 +365,19 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
             "document.querySelector('.exercise[data-exercise=\"box-running\"]').dataset.state === 'passed'",
         )
         .await;
+    // The progress bars count it: this lesson's and the whole course's.
+    alice
+        .until(
+            "the lesson's progress",
+            "document.querySelector('.progress-bar[data-progress=lesson] .progress-text').textContent.startsWith('1 of')",
+        )
+        .await;
+    let course = alice
+        .script(
+            "return document.querySelector('.progress-bar[data-progress=course] progress').value;",
+        )
+        .await;
+    assert_eq!(course, 1);
     alice.screenshot("lesson-en.png").await;
 
     // Typing, and a reload gives the same shell back with its output.
@@ -314,6 +387,73 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice.script("location.reload(); return true;").await;
     alice.connected().await;
     alice.until_terminal_shows("typed-42").await;
+
+    // A second tab is a second shell; the first keeps its own; both come back after a reload,
+    // and closing one leaves the other.
+    alice.click(".terminal-tab-new").await;
+    alice
+        .until("the second tab", "window.berth.tabs.active === 1")
+        .await;
+    alice.connected().await;
+    alice.type_text("echo tab-two-$((2+2))\n").await;
+    alice.until_terminal_shows("tab-two-4").await;
+    alice.click("#terminal-tab-0").await;
+    alice.until_terminal_shows("typed-42").await;
+    assert!(!alice.terminal_text().await.contains("tab-two-4"));
+    alice.script("location.reload(); return true;").await;
+    alice.connected().await;
+    alice
+        .until(
+            "both tabs back",
+            "document.querySelectorAll('.terminal-tab').length === 2",
+        )
+        .await;
+    alice.click("#terminal-tab-1").await;
+    alice.until_terminal_shows("tab-two-4").await;
+    alice
+        .click(".terminal-tab[data-tab='1'] .terminal-tab-close")
+        .await;
+    alice
+        .until(
+            "the tab to close",
+            "document.querySelectorAll('.terminal-tab').length === 1 && window.berth.tabs.active === 0",
+        )
+        .await;
+    alice.until_terminal_shows("typed-42").await;
+
+    // Copy and paste as in a desktop terminal: selecting copies, Ctrl+Shift+V pastes.
+    alice
+        .cdp(
+            "Browser.grantPermissions",
+            json!({"origin": server.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+        )
+        .await;
+    alice.click("#terminal").await;
+    alice.type_text("echo copy-$((5*5))\n").await;
+    alice.until_terminal_shows("copy-25").await;
+    alice
+        .script("window.berth.term.selectAll(); return true;")
+        .await;
+    let copied = alice
+        .script_async(
+            "const done = arguments[arguments.length - 1]; \
+             navigator.clipboard.readText().then(done, (e) => done(`error: ${e}`));",
+        )
+        .await;
+    assert!(
+        copied.as_str().unwrap_or_default().contains("copy-25"),
+        "{copied}"
+    );
+    alice
+        .script_async(
+            "const done = arguments[arguments.length - 1]; \
+             navigator.clipboard.writeText('echo pasted-$((3*3))').then(() => done(true), (e) => done(`${e}`));",
+        )
+        .await;
+    alice.click("#terminal").await;
+    alice.chord(&["\u{E009}", "\u{E008}", "v"]).await;
+    alice.type_text("\n").await;
+    alice.until_terminal_shows("pasted-9").await;
 
     // Shrinking the window changes the terminal's size, as stty sees it.
     alice.click("#terminal").await;
@@ -390,6 +530,13 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice.click("#terminal").await;
     alice.type_text("echo 안녕하세요-$((1+1))\n").await;
     alice.until_terminal_shows("안녕하세요-2").await;
+    // And through an input method, composed jamo by jamo as a Korean keyboard does.
+    alice.type_text("echo ime-").await;
+    alice
+        .compose_korean(&[&["ㅎ", "하", "한"], &["ㄱ", "그", "글"]])
+        .await;
+    alice.type_text("-$((2+3))\n").await;
+    alice.until_terminal_shows("ime-한글-5").await;
     alice.screenshot("lesson-ko.png").await;
 
     // A second browser is a second learner, with a sandbox of their own.

@@ -78,6 +78,15 @@ pub struct Strings {
     pub take_over: &'static str,
     pub focus_hint: &'static str,
     pub resize_divider: &'static str,
+    pub tabs_label: &'static str,
+    /// A terminal tab's name, `{n}` replaced by its number from 1.
+    pub tab_label: &'static str,
+    pub tab_new: &'static str,
+    /// `{tab}` replaced by the tab's name.
+    pub tab_close: &'static str,
+    pub copy_paste_hint: &'static str,
+    pub lesson_progress: &'static str,
+    pub course_progress: &'static str,
 }
 
 static EN: Strings = Strings {
@@ -136,6 +145,13 @@ static EN: Strings = Strings {
     take_over: "Use the terminal here",
     focus_hint: "switch lesson ⇄ terminal",
     resize_divider: "Resize lesson and terminal",
+    tabs_label: "Terminal tabs",
+    tab_label: "Shell {n}",
+    tab_new: "Open another shell",
+    tab_close: "Close {tab}",
+    copy_paste_hint: "copy, paste",
+    lesson_progress: "This lesson",
+    course_progress: "Whole course",
 };
 
 static KO: Strings = Strings {
@@ -194,6 +210,13 @@ static KO: Strings = Strings {
     take_over: "여기서 터미널 사용",
     focus_hint: "레슨 ⇄ 터미널 전환",
     resize_divider: "레슨과 터미널 크기 조절",
+    tabs_label: "터미널 탭",
+    tab_label: "셸 {n}",
+    tab_new: "셸 하나 더 열기",
+    tab_close: "{tab} 닫기",
+    copy_paste_hint: "복사, 붙여넣기",
+    lesson_progress: "이 레슨",
+    course_progress: "전체 과정",
 };
 
 /// The words of `lang`.
@@ -235,6 +258,12 @@ impl Strings {
             "take_over": self.take_over,
             "focus_hint": self.focus_hint,
             "resize_divider": self.resize_divider,
+            "tabs_label": self.tabs_label,
+            "tab_label": self.tab_label,
+            "tab_new": self.tab_new,
+            "tab_close": self.tab_close,
+            "copy_paste_hint": self.copy_paste_hint,
+            "progress": self.progress,
         });
         script_safe_json(&words.to_string())
     }
@@ -323,6 +352,8 @@ struct LessonPage {
     next: Option<NavLink>,
     /// The exercises this learner passed before, as JSON for the page.
     progress_json: String,
+    /// This lesson's and the whole course's share of exercises done.
+    progress_bars: Vec<ProgressBar>,
     backend: &'static str,
     full: bool,
     script_url: String,
@@ -330,6 +361,31 @@ struct LessonPage {
     import_map: String,
     module_preloads: String,
     strings_json: String,
+}
+
+struct ProgressBar {
+    /// `lesson` or `course`: the page's script keeps each up to date as checks pass.
+    kind: &'static str,
+    label: &'static str,
+    done: usize,
+    total: usize,
+    text: String,
+}
+
+impl ProgressBar {
+    fn new(lang: Lang, kind: &'static str, label: &'static str, done: usize, total: usize) -> Self {
+        let text = strings(lang)
+            .progress
+            .replace("{done}", &done.to_string())
+            .replace("{n}", &total.to_string());
+        ProgressBar {
+            kind,
+            label,
+            done,
+            total,
+            text,
+        }
+    }
 }
 
 struct NavLink {
@@ -456,15 +512,40 @@ async fn lesson(
     if learner.returning && !full {
         state.sandboxes.prewarm(&learner.id);
     }
-    let mut passed: Vec<String> = state
-        .progress
-        .passed(&learner.id, &lesson.slug)
-        .into_iter()
-        .collect();
-    passed.sort();
-    let progress_json = script_safe_json(&serde_json::Value::from(passed).to_string());
+    let by_lesson = state.progress.by_lesson(&learner.id);
+    let passed_in = |lesson: &Lesson| -> Vec<String> {
+        let passed = by_lesson.get(&lesson.slug);
+        lesson
+            .exercises
+            .iter()
+            .filter(|e| passed.is_some_and(|p| p.contains(&e.id)))
+            .map(|e| e.id.clone())
+            .collect()
+    };
+    let passed = passed_in(&lesson);
+    let t = strings(lang);
+    let progress_bars = [
+        ProgressBar::new(
+            lang,
+            "lesson",
+            t.lesson_progress,
+            passed.len(),
+            lesson.exercises.len(),
+        ),
+        ProgressBar::new(
+            lang,
+            "course",
+            t.course_progress,
+            lessons.iter().map(|l| passed_in(l).len()).sum(),
+            lessons.iter().map(|l| l.exercises.len()).sum(),
+        ),
+    ]
+    .into_iter()
+    .filter(|bar| bar.total > 0)
+    .collect();
     let page = LessonPage {
-        progress_json,
+        progress_json: script_safe_json(&serde_json::Value::from(passed).to_string()),
+        progress_bars,
         page: Chrome::new(lang, format!("{} · berth", lesson.title), switch_href),
         number: number_label(&lesson),
         lesson,

@@ -2,7 +2,7 @@
 // exercise cards, the divider and the focus shortcut. The page's HTML contract (ids, classes,
 // data attributes) is described in the lessons templates.
 
-import { TerminalConnection, createTerminal } from "./terminal.js";
+import { TerminalTabs } from "./tabs.js";
 import { initDivider, initFocusShortcut, isFocusShortcut } from "./layout.js";
 
 /** English fallbacks; the page supplies the learner's language in #berth-strings. */
@@ -34,6 +34,12 @@ const DEFAULT_STRINGS = {
   take_over: "Use the terminal here",
   focus_hint: "switch lesson ⇄ terminal",
   resize_divider: "Resize lesson and terminal",
+  tabs_label: "Terminal tabs",
+  tab_label: "Shell {n}",
+  tab_new: "Open another shell",
+  tab_close: "Close {tab}",
+  copy_paste_hint: "copy, paste",
+  progress: "{done} of {n} done",
 };
 
 const COPIED_FOR_MS = 1500;
@@ -89,8 +95,6 @@ function statusText(state, detail) {
 }
 
 function startTerminal(pane, container, status) {
-  const { term, fit } = createTerminal(container);
-
   const restart = document.createElement("button");
   restart.type = "button";
   restart.className = "terminal-restart";
@@ -108,8 +112,8 @@ function startTerminal(pane, container, status) {
   const hint = document.createElement("p");
   hint.className = "terminal-hint";
   const kbd = (text) => Object.assign(document.createElement("kbd"), { textContent: text });
-  hint.append(kbd("Ctrl"), "+", kbd("`"), ` ${strings.focus_hint}`);
-  ports.after(hint);
+  hint.append(kbd("Ctrl"), "+", kbd("`"), ` ${strings.focus_hint} · `);
+  hint.append(kbd("Ctrl"), "+", kbd("Shift"), "+", kbd("C"), " / ", kbd("V"), ` ${strings.copy_paste_hint}`);
 
   // The sandbox's lifetime: shown while connected, with a warning in its last ten minutes.
   let deadline = 0;
@@ -128,9 +132,10 @@ function startTerminal(pane, container, status) {
   };
   setInterval(showStatus, 30_000);
 
-  const connection = new TerminalConnection({
-    term,
+  const tabs = new TerminalTabs({
+    container,
     lesson: `${body.dataset.lang}/${body.dataset.slug}`,
+    strings,
     onState(state, detail) {
       if (state === "connected" && Number.isFinite(detail?.expires_in)) {
         deadline = Date.now() + detail.expires_in * 1000;
@@ -145,40 +150,97 @@ function startTerminal(pane, container, status) {
       if (message.type === "check") showCheck(message);
       if (message.type === "ports") showPorts(ports, message.ports);
     },
+    setup: setUpKeys,
   });
+  // The shortcuts sit at the end of the tab strip, leaving the status line its room.
+  tabs.strip.append(hint);
   restart.addEventListener("click", () => {
-    connection.reconnectNow();
-    term.focus();
+    tabs.current.connection.reconnectNow();
+    tabs.current.term.focus();
   });
-
-  // Ctrl+` is ours: keep xterm from sending it to the shell.
-  term.attachCustomKeyEventHandler((event) => !isFocusShortcut(event));
 
   // Fit once per frame at most while the pane is being resized; xterm's onResize then tells the
-  // server the new size.
+  // server the new size. Tabs behind the front one are fitted when they come to the front.
   let fitQueued = false;
   const refit = () => {
     if (fitQueued) return;
     fitQueued = true;
     requestAnimationFrame(() => {
       fitQueued = false;
-      if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
+      tabs.fitCurrent();
     });
   };
   new ResizeObserver(refit).observe(container);
   window.addEventListener("resize", refit);
-  if (container.clientWidth > 0 && container.clientHeight > 0) fit.fit();
+  tabs.fitCurrent();
   // Web fonts may arrive after the first fit and change the cell size.
   document.fonts?.ready.then(refit);
+  return tabs;
+}
 
-  connection.connect();
-  return { term, fit, connection };
+/** Keys the page keeps from the shell: the focus shortcut, and copy / paste as in a desktop terminal. */
+function setUpKeys(term) {
+  term.attachCustomKeyEventHandler((event) => {
+    if (isFocusShortcut(event)) return false;
+    if (event.type === "keydown" && event.ctrlKey && event.shiftKey && !event.altKey && !event.metaKey) {
+      if (event.code === "KeyC") {
+        event.preventDefault();
+        const selection = term.getSelection();
+        if (selection) copyText(selection);
+        return false;
+      }
+      // The browser pastes into xterm's text area, and xterm sends it to the shell.
+      if (event.code === "KeyV") return false;
+    }
+    return true;
+  });
+  // Selecting copies, as in most terminals on Linux. Only where the clipboard API allows it
+  // without taking focus from the terminal (https, or localhost).
+  term.onSelectionChange(() => {
+    const selection = term.getSelection();
+    if (selection && window.isSecureContext && navigator.clipboard) {
+      navigator.clipboard.writeText(selection).catch(() => {});
+    }
+  });
+}
+
+/** Exercises of this lesson passed at some point: progress counts them even if undone later. */
+const everPassed = new Set();
+
+/** The lesson and course bars, from the exercises passed on this page and before it. */
+function showProgress() {
+  const bars = Object.fromEntries(
+    [...document.querySelectorAll(".progress-bar[data-progress]")].map((bar) => [bar.dataset.progress, bar]),
+  );
+  const set = (bar, done) => {
+    if (!bar) return;
+    const meter = bar.querySelector("progress");
+    const total = Number(meter.max);
+    // The course bar's first value counts this lesson's earlier passes already.
+    bar.dataset.start ??= meter.value;
+    meter.value = done;
+    bar.querySelector(".progress-text").textContent = strings.progress
+      .replace("{done}", done)
+      .replace("{n}", total);
+    bar.dataset.complete = String(done >= total);
+  };
+  const lessonDone = everPassed.size;
+  const lessonStart = Number(bars.lesson?.dataset.start ?? bars.lesson?.querySelector("progress").value ?? 0);
+  set(bars.lesson, lessonDone);
+  if (bars.course) {
+    const courseStart = Number(bars.course.dataset.start ?? bars.course.querySelector("progress").value);
+    set(bars.course, courseStart - lessonStart + lessonDone);
+  }
 }
 
 function showCheck({ exercise, passed, message }) {
   const card = document.querySelector(`.exercise[data-exercise="${CSS.escape(String(exercise))}"]`);
   if (!card) return;
   card.dataset.state = passed ? "passed" : "failed";
+  if (passed && !everPassed.has(card.dataset.exercise)) {
+    everPassed.add(card.dataset.exercise);
+    showProgress();
+  }
   const status = card.querySelector(".exercise-status");
   if (status) {
     const label = document.createElement("strong");
@@ -313,8 +375,9 @@ function wireLesson(lesson, terminal) {
     if (!button || !lesson.contains(button)) return;
 
     if (button.classList.contains("code-run") && terminal) {
-      terminal.connection.run(button.dataset.command ?? "");
-      terminal.term.focus();
+      // Into the shell in front: the one the learner is looking at.
+      terminal.current.connection.run(button.dataset.command ?? "");
+      terminal.current.term.focus();
       document.getElementById("terminal-pane")?.scrollIntoView({ block: "nearest" });
     } else if (button.classList.contains("code-copy")) {
       if (!(await copyText(button.dataset.command ?? ""))) return;
@@ -356,16 +419,23 @@ function main() {
   const divider = document.querySelector(".layout > .divider");
   if (layout && divider) initDivider(layout, divider, strings.resize_divider);
   if (lesson && pane && terminal) {
-    initFocusShortcut({ lesson, terminalPane: pane, focusTerminal: () => terminal.term.focus() });
+    initFocusShortcut({ lesson, terminalPane: pane, focusTerminal: () => terminal.current.term.focus() });
   }
 
   // For tests and for the curious in devtools.
   window.berth = {
-    term: terminal?.term ?? null,
-    fit: terminal?.fit ?? null,
-    connection: terminal?.connection ?? null,
+    tabs: terminal,
+    get term() {
+      return terminal?.current.term ?? null;
+    },
+    get fit() {
+      return terminal?.current.fit ?? null;
+    },
+    get connection() {
+      return terminal?.current.connection ?? null;
+    },
     get state() {
-      return terminal?.connection.state ?? null;
+      return terminal?.current.connection.state ?? null;
     },
   };
 }

@@ -35,6 +35,11 @@ export function resizeMessage(cols, rows) {
   return JSON.stringify({ type: "resize", cols, rows });
 }
 
+/** The browser → server control message that closes a tab: the server ends its shell. */
+export function closeMessage() {
+  return JSON.stringify({ type: "close" });
+}
+
 /** A server → browser control message, or null when the text is not one. */
 export function parseControl(text) {
   let message;

@@ -10,6 +10,7 @@ import {
   CLOSE_TRY_AGAIN_LATER,
   backoffDelay,
   binaryStringBytes,
+  closeMessage,
   commandKeystrokes,
   encodeInput,
   parseControl,
@@ -94,7 +95,7 @@ export class TerminalConnection {
     term.onResize(({ cols, rows }) => this.sendControl(resizeMessage(cols, rows)));
     // A learner coming back online should not wait out a 10 s backoff.
     window.addEventListener("online", () => {
-      if (this.retryTimer) this.reconnectNow();
+      if (this.retryTimer && !this.exited) this.reconnectNow();
     });
   }
 
@@ -132,6 +133,28 @@ export class TerminalConnection {
     this.socket = null;
     if (old && old.readyState <= WebSocket.OPEN) old.close();
     this.connect();
+  }
+
+  /** Closes the tab for good: the server ends its shell, and nothing reconnects. */
+  close() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
+    this.exited = true;
+    this.pending = [];
+    const socket = this.socket;
+    this.socket = null;
+    if (socket?.readyState === WebSocket.OPEN) {
+      socket.send(closeMessage());
+      socket.close();
+      return;
+    }
+    // Not connected just now (retrying): connect once only to say so, or the shell would stay.
+    socket?.close();
+    const once = new WebSocket(terminalUrl(this.location, { tab: this.tab }));
+    once.addEventListener("open", () => {
+      once.send(closeMessage());
+      once.close();
+    });
   }
 
   /** Types `command` into the shell as if from the keyboard; queued until the shell is ready. */
