@@ -421,6 +421,23 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .await;
     alice.until_terminal_shows("typed-42").await;
 
+    // Keyboard only: Ctrl+` moves the focus from the terminal to the lesson and back.
+    alice.click("#terminal").await;
+    alice.chord(&["\u{E009}", "`"]).await;
+    alice
+        .until(
+            "the lesson focused",
+            "document.activeElement.id === 'lesson'",
+        )
+        .await;
+    alice.chord(&["\u{E009}", "`"]).await;
+    alice
+        .until(
+            "the terminal focused",
+            "document.activeElement.classList.contains('xterm-helper-textarea')",
+        )
+        .await;
+
     // Copy and paste as in a desktop terminal: selecting copies, Ctrl+Shift+V pastes.
     alice
         .cdp(
@@ -462,7 +479,7 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .command(
             reqwest::Method::POST,
             "/window/rect",
-            json!({"width": 900, "height": 700}),
+            json!({"width": 800, "height": 700}),
         )
         .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -470,6 +487,15 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .type_text("echo size-$(stty size | tr ' ' x)-was-$(tr ' ' x < /tmp/big)\n")
         .await;
     alice.until_terminal_shows("-was-").await;
+    // Narrow: the terminal sits under the lesson.
+    let stacked = alice
+        .script(
+            "const l = document.getElementById('lesson').getBoundingClientRect(); \
+             const t = document.getElementById('terminal-pane').getBoundingClientRect(); \
+             return t.top >= l.bottom - 1;",
+        )
+        .await;
+    assert_eq!(stacked, true);
     let text = alice.terminal_text().await;
     let line = text
         .lines()
@@ -538,6 +564,24 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice.type_text("-$((2+3))\n").await;
     alice.until_terminal_shows("ime-한글-5").await;
     alice.screenshot("lesson-ko.png").await;
+
+    // When the sandbox ends (berth removes it, as at its time limit), the page says so in the
+    // learner's language and offers a fresh one.
+    server.state().sandboxes.remove_all().await;
+    alice
+        .until(
+            "the sandbox-ended status",
+            "window.berth.state === 'exited' && !document.querySelector('.terminal-restart').hidden",
+        )
+        .await;
+    let status = alice
+        .script("return document.getElementById('terminal-status').textContent;")
+        .await;
+    assert_eq!(status, "샌드박스가 끝났습니다.");
+    alice.click(".terminal-restart").await;
+    alice.connected().await;
+    alice.type_text("echo fresh-$((4*4))\n").await;
+    alice.until_terminal_shows("fresh-16").await;
 
     // A second browser is a second learner, with a sandbox of their own.
     let bob = driver.browser().await;

@@ -10,7 +10,7 @@ const DEFAULT_STRINGS = {
   connecting: "Connecting…",
   connected: "Connected",
   reconnecting: "Connection lost, reconnecting…",
-  ended: "The session ended.",
+  ended: "Your sandbox has ended.",
   full: "Every sandbox is in use right now. Trying again shortly…",
   copied: "Copied",
   exited: "The shell exited.",
@@ -31,6 +31,7 @@ const DEFAULT_STRINGS = {
   checking: "Checking…",
   lesson_complete: "Lesson complete: every exercise is done. Well done!",
   restart: "Start a new shell",
+  restart_sandbox: "Start a fresh sandbox",
   take_over: "Use the terminal here",
   focus_hint: "switch lesson ⇄ terminal",
   resize_divider: "Resize lesson and terminal",
@@ -70,6 +71,10 @@ function readStrings() {
 const strings = readStrings();
 const body = document.body;
 
+function sandboxEnded(detail) {
+  return detail.code === null || detail.code === undefined;
+}
+
 function statusText(state, detail) {
   switch (state) {
     case "connecting":
@@ -82,10 +87,9 @@ function statusText(state, detail) {
       return strings.reconnecting;
     case "full":
       return detail.message || strings.full;
-    case "exited": {
-      const code = detail.code ?? "";
-      return strings.exited.includes("{code}") ? strings.exited.replace("{code}", code) : strings.exited;
-    }
+    case "exited":
+      // No exit code: the whole sandbox ended (time limit, idle, restart of berth).
+      return sandboxEnded(detail) ? strings.ended : strings.exited.replace("{code}", detail.code);
     case "replaced":
     case "error":
       return detail.message || strings.ended;
@@ -144,7 +148,10 @@ function startTerminal(pane, container, status) {
       showStatus();
       pane.dataset.connection = state;
       restart.hidden = state !== "exited" && state !== "replaced";
-      restart.textContent = state === "replaced" ? strings.take_over : strings.restart;
+      restart.textContent =
+        state === "replaced" ? strings.take_over : sandboxEnded(detail) ? strings.restart_sandbox : strings.restart;
+      // The server's own words on why, for the curious (they are not translated).
+      status.title = detail?.message ?? "";
     },
     onControl(message) {
       if (message.type === "check") showCheck(message);

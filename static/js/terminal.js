@@ -194,7 +194,8 @@ export class TerminalConnection {
         break;
       case "exit":
         this.exited = true;
-        this.setState("exited", { code: message.code });
+        // When the whole sandbox ended, the server said why just before.
+        this.setState("exited", { code: message.code, message: this.lastError });
         break;
       case "error":
         this.lastError = String(message.message ?? "");
