@@ -74,8 +74,27 @@ async fn the_workstation_is_hardened_as_designed() {
     assert_eq!(host.nano_cpus, Some(1_000_000_000));
     assert_eq!(host.readonly_rootfs, Some(true));
     let tmpfs = host.tmpfs.unwrap();
-    assert!(tmpfs["/home/learner"].contains("size=256m"));
     assert!(tmpfs["/tmp"].contains("size=256m"));
+    // The home is a tmpfs too, as a volume of its own so the learner's containers can mount
+    // folders of it.
+    let mounts = host.mounts.unwrap_or_default();
+    let home = mounts
+        .iter()
+        .find(|m| m.target.as_deref() == Some("/home/learner"))
+        .expect("the home is mounted");
+    let volume = docker()
+        .await
+        .inspect_volume(home.source.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(volume.options["type"], "tmpfs");
+    assert!(
+        volume.options["o"].contains("size=256m"),
+        "{:?}",
+        volume.options
+    );
+    assert!(volume.options["o"].contains("nosuid,nodev"));
+    assert!(!volume.labels.contains_key("berth.owner"));
     let log = host.log_config.unwrap();
     assert_eq!(log.typ.as_deref(), Some("json-file"));
     assert_eq!(log.config.unwrap()["max-size"], "1m");

@@ -91,6 +91,12 @@ async fn hostile_requests_are_refused_or_rewritten() {
         ("duplicate keys", create(r#"{"Image":"busybox","HostConfig":{"Privileged":false,"privileged":true}}"#), &[400]),
         ("duplicate HostConfig", create(r#"{"Image":"busybox","HostConfig":{},"hostConfig":{"Privileged":true}}"#), &[400]),
         ("host bind", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/:/host"]}}"#), &[403]),
+        ("climbing out of the home", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/home/learner/../../etc:/x"]}}"#), &[403]),
+        ("a bind mount climbing out of the home", create(r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"/home/learner/a/../../../","Target":"/x"}]}}"#), &[403]),
+        ("a look-alike home", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/home/learner2:/x"]}}"#), &[403]),
+        ("a home folder over the root", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/home/learner/x:/"]}}"#), &[403]),
+        ("a home folder over /etc/hosts", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/home/learner/x:/etc/hosts"]}}"#), &[403]),
+        ("a home folder climbing in its target", create(r#"{"Image":"busybox","HostConfig":{"Binds":["/home/learner/x:/a/../../proc"]}}"#), &[400, 403]),
         ("relative host bind", create(r#"{"Image":"busybox","HostConfig":{"Binds":["./x:/host"]}}"#), &[403]),
         ("bind mount", create(r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/x"}]}}"#), &[403]),
         ("volume driver in a mount", create(r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/x","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/"}}}}]}}"#), &[403]),
@@ -265,10 +271,10 @@ async fn hostile_requests_are_refused_or_rewritten() {
             "run --cap-add SYS_ADMIN busybox true",
             "--cap-add is not available",
         ),
-        ("run -v /:/host busybox true", "use a named volume"),
+        ("run -v /:/host busybox true", "or a named volume"),
         (
             "run --mount type=bind,source=/etc,target=/x busybox true",
-            "use a named volume",
+            "or a named volume",
         ),
         ("run --pid host busybox true", "--pid is not available"),
         (
@@ -320,6 +326,22 @@ async fn hostile_requests_are_refused_or_rewritten() {
         out.all().contains("ADD from a URL is not available"),
         "{out:?}"
     );
+    refused += 2;
+    // Another learner's home, by its engine name: the name is made alice's own (a new, empty
+    // volume), so bob's files stay out of reach.
+    bob.sh("echo bob-secret > ~/secret-file").await;
+    let out = alice
+        .sh(&format!(
+            "docker run --rm -v berth-home-{b}:/x busybox ls -a /x"
+        ))
+        .await;
+    assert!(!out.all().contains("secret-file"), "{out:?}");
+    let out = alice
+        .sh(&format!(
+            "docker run --rm --mount type=volume,source=berth-home-{b},target=/x busybox ls -a /x"
+        ))
+        .await;
+    assert!(!out.all().contains("secret-file"), "{out:?}");
     refused += 2;
     assert!(refused >= 40 + count / 2, "{refused} hostile requests");
 
@@ -379,6 +401,12 @@ async fn hostile_requests_are_refused_or_rewritten() {
         .await
         .unwrap();
     for volume in volumes.volumes.unwrap_or_default() {
+        // berth's own home volumes are tmpfs; no learner got to choose driver options.
+        if volume.labels.get("berth.role").map(String::as_str) == Some("home") {
+            assert_eq!(volume.options["type"], "tmpfs", "{volume:?}");
+            assert!(volume.options["o"].contains("nosuid,nodev"), "{volume:?}");
+            continue;
+        }
         assert!(
             volume.options.is_empty(),
             "no volume has driver options: {volume:?}"

@@ -251,7 +251,9 @@ async fn images_builds_and_pulls() {
     );
 
     ok(&me, "rmi myapp:2").await;
-    assert!(!ok(&me, "images").await.contains(" 2 "));
+    // (Not `images` alone: its CREATED column may say "2 seconds ago".)
+    let left = ok(&me, "images --format '{{.Repository}}:{{.Tag}}'").await;
+    assert!(!left.lines().any(|l| l == "myapp:2"), "{left}");
     refused(&me, "image inspect myapp:2").await;
     ok(&me, "create --name holder busybox true").await;
     let in_use = refused(&me, "rmi busybox").await;
@@ -319,7 +321,7 @@ async fn volumes_and_networks() {
     let mountpoint = ok(&me, "volume inspect data --format '{{.Name}} {{.Driver}}'").await;
     assert_eq!(mountpoint.trim(), "data local");
     let host_path = refused(&me, "run --rm -v /etc:/host busybox true").await;
-    assert!(host_path.contains("use a named volume"), "{host_path}");
+    assert!(host_path.contains("or a named volume"), "{host_path}");
     let bind_volume = refused(
         &me,
         "volume create --opt type=none --opt o=bind --opt device=/ rootfs",
@@ -648,5 +650,89 @@ async fn quotas_and_removal() {
         owned("images")
     );
     assert!(!me.socket.exists(), "the socket is gone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_of_the_home_mount_into_containers() {
+    let server = common::start_docker().await;
+    let me = server.sandboxed().await;
+
+    // Read in a container, written from one, and live: a running container sees later edits.
+    let made = me
+        .sh("mkdir site && echo hello-from-home > site/index.html")
+        .await;
+    assert_eq!(made.code, 0, "{made:?}");
+    let read = ok(
+        &me,
+        "run --rm -v /home/learner/site:/usr/share/nginx/html busybox cat /usr/share/nginx/html/index.html",
+    )
+    .await;
+    assert_eq!(read.trim(), "hello-from-home");
+    let written = me
+        .sh("docker run --rm -v ~/out:/out busybox sh -c 'echo written > /out/f' && cat ~/out/f && stat -c %U ~/out")
+        .await;
+    assert_eq!(written.stdout.trim(), "written\nlearner", "{written:?}");
+    me.sh("docker run -d --name web -v ~/site:/www busybox sleep 600")
+        .await;
+    me.sh("echo changed > site/index.html").await;
+    assert_eq!(
+        ok(&me, "exec web cat /www/index.html").await.trim(),
+        "changed"
+    );
+    let readonly = refused(
+        &me,
+        "run --rm --mount type=bind,source=/home/learner/site,target=/data,readonly busybox touch /data/x",
+    )
+    .await;
+    assert!(readonly.contains("Read-only file system"), "{readonly}");
+
+    // inspect shows the bind as the learner wrote it.
+    let binds = ok(&me, "inspect -f '{{json .HostConfig.Binds}}' web").await;
+    assert!(binds.contains("/home/learner/site:/www"), "{binds}");
+    let mounts = ok(
+        &me,
+        "inspect -f '{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}};{{end}}' web",
+    )
+    .await;
+    assert_eq!(mounts.trim(), "bind /home/learner/site /www;");
+
+    // A link in the home reaches the container's own files, never the host's: the host has
+    // /work (this checkout), a busybox container has not.
+    me.sh("ln -s / ~/root").await;
+    let listed = ok(&me, "run --rm -v /home/learner/root:/r busybox ls /r").await;
+    assert!(
+        listed.contains("bin") && !listed.contains("work"),
+        "{listed}"
+    );
+
+    // Host paths, climbing out of the home, and targets that would hurt are refused.
+    for (args, says) in [
+        (
+            "run --rm -v /etc:/x busybox true",
+            "use a folder of your home",
+        ),
+        (
+            "run --rm -v /home/learner/../../etc:/x busybox true",
+            "not available in this sandbox",
+        ),
+        (
+            "run --rm -v /home/learner/site:/proc/x busybox true",
+            "cannot be mounted at /proc/x",
+        ),
+        (
+            "run --rm -v /home/learner/site:/home/learner/y busybox true",
+            "cannot be mounted at",
+        ),
+        (
+            "run --rm -v data:/d -v /home/learner/site:/d/x busybox true",
+            "overlaps another mount",
+        ),
+    ] {
+        let out = refused(&me, args).await;
+        assert!(out.contains(says), "docker {args}: {out}");
+    }
+    // The home is none of the learner's volumes.
+    assert!(!ok(&me, "volume ls -q").await.contains("home"));
     server.stop().await;
 }

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 
 use super::Scope;
+use super::home;
 use super::images::{self, split_tag, valid_repository, valid_tag, with_tag};
 use super::names::{LABEL_PUBLISH, valid_name};
 use super::ports::{self, PortMap};
@@ -957,14 +958,37 @@ async fn container_create(
     body.insert("Image".into(), image.into());
     let mut query = Query::default();
     query.set("name", scope.names.object(&plan.name));
-    let response = call
-        .forward_json(
+    if plan.home.is_empty() {
+        let response = call
+            .forward_json(
+                Method::POST,
+                call.path_query("/containers/create", &query),
+                &body,
+            )
+            .await?;
+        return json_response(scope, response).await;
+    }
+    home::make_folders(scope, &plan.home).await?;
+    let mut created = scope
+        .upstream()
+        .ok(
             Method::POST,
-            call.path_query("/containers/create", &query),
-            &body,
+            &call.path_query("/containers/create", &query),
+            Some(&Value::Object(body)),
         )
         .await?;
-    json_response(scope, response).await
+    let id = created["Id"].as_str().unwrap_or_default().to_owned();
+    if let Err(refusal) = home::write_links(scope, &id, &plan.home).await {
+        let _ = scope
+            .upstream()
+            .call(Method::DELETE, &format!("/containers/{id}?force=1"), None)
+            .await;
+        return Err(refusal);
+    }
+    scope.names.unscope(&mut created);
+    let mut response = json_ok(created);
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }
 
 /// The learner's named volume, made with berth's labels before a container mounts it (the
@@ -1021,7 +1045,11 @@ async fn container_op(
             let response = call
                 .send(Method::GET, call.path(&format!("{base}/json")))
                 .await?;
-            return json_response_with(scope, response, ports::show_in_inspect).await;
+            return json_response_with(scope, response, |container| {
+                ports::show_in_inspect(container);
+                home::show_in_inspect(container);
+            })
+            .await;
         }
         ContainerOp::Top | ContainerOp::Changes => {
             let part = if op == ContainerOp::Top {

@@ -10,6 +10,7 @@
 #[doc(hidden)]
 pub mod fuzz;
 mod handlers;
+pub mod home;
 pub mod images;
 pub mod json;
 pub mod names;

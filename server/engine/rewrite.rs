@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::home::{HOME, HomeBind};
 use super::json::{self, get, is_unset};
 use super::names::{Names, valid_name};
 
@@ -98,6 +99,8 @@ pub struct CreatePlan {
     pub publish_all: bool,
     /// Engine names of the named volumes it mounts (made with berth's labels first).
     pub volumes: Vec<String>,
+    /// Folders of the learner's home it mounts (links written into it before it starts).
+    pub home: Vec<HomeBind>,
 }
 
 const CONFIG_FIELDS: &[&str] = &[
@@ -226,7 +229,33 @@ pub fn create(
         Some(_) => return Err(Refusal::bad_request("HostConfig must be an object")),
     };
     let mut volumes = Vec::new();
-    let mut out = host_config(host, names, policy, &mut volumes)?;
+    let mut home = Vec::new();
+    let mut out = host_config(host, names, policy, &mut volumes, &mut home)?;
+    if !home.is_empty() {
+        let mut others: Vec<String> = Vec::new();
+        if let Some(Value::Array(binds)) = out.get("Binds") {
+            others.extend(
+                binds
+                    .iter()
+                    .filter_map(|b| b.as_str()?.split(':').nth(1).map(str::to_owned)),
+            );
+        }
+        if let Some(Value::Array(mounts)) = out.get("Mounts") {
+            others.extend(
+                mounts
+                    .iter()
+                    .filter_map(|m| m["Target"].as_str().map(str::to_owned)),
+            );
+        }
+        if let Some(Value::Object(tmpfs)) = out.get("Tmpfs") {
+            others.extend(tmpfs.keys().cloned());
+        }
+        super::home::check_targets(&mut home, &others)?;
+        if let Some(Value::Array(mounts)) = out.get_mut("Mounts") {
+            mounts.push(super::home::mount(names.learner(), &home));
+        }
+        body["Labels"][super::home::LABEL_BINDS] = super::home::label(&home).into();
+    }
     let network_mode = network_mode(host, names)?;
     let (publish, publish_all) = if network_mode.starts_with("berth-") {
         (
@@ -257,6 +286,7 @@ pub fn create(
         publish,
         publish_all,
         volumes,
+        home,
     })
 }
 
@@ -287,6 +317,7 @@ fn host_config(
     names: &Names,
     policy: &Policy,
     volumes: &mut Vec<String>,
+    home: &mut Vec<HomeBind>,
 ) -> Result<Map<String, Value>, Refusal> {
     for (field, flag) in DANGEROUS_HOST_FIELDS {
         if get(host, field).is_some_and(|v| !is_unset(v)) {
@@ -332,10 +363,10 @@ fn host_config(
         }
     }
     limits(host, policy, &mut out)?;
-    out.insert("Binds".into(), binds(host, names, volumes)?.into());
+    out.insert("Binds".into(), binds(host, names, volumes, home)?.into());
     out.insert(
         "Mounts".into(),
-        mounts(host, names, policy, volumes)?.into(),
+        mounts(host, names, policy, volumes, home)?.into(),
     );
     out.insert("Links".into(), links(host, names)?.into());
     out.insert("VolumesFrom".into(), volumes_from(host, names)?.into());
@@ -441,15 +472,28 @@ fn strings<'a>(value: Option<&'a Value>, what: &str) -> Result<Vec<&'a str>, Ref
 
 fn host_path_refusal(source: &str) -> Refusal {
     Refusal::forbidden(format!(
-        "mounting {source} from the host is not available in this sandbox; use a named volume (-v NAME:/path)"
+        "mounting {source} from the host is not available in this sandbox; use a folder of your home (-v {HOME}/NAME:/path) or a named volume (-v NAME:/path)"
     ))
 }
 
-/// `-v name:/path[:ro]`: named volumes only, renamed into the learner's scope.
+/// A bind of `source` when it is a folder of the learner's home; else the host-path refusal.
+fn home_bind(source: &str, target: &str, read_only: bool) -> Result<HomeBind, Refusal> {
+    let folder = super::home::folder_of(source).ok_or_else(|| host_path_refusal(source))?;
+    Ok(HomeBind {
+        source: source.trim_end_matches('/').to_owned(),
+        folder,
+        target: target.to_owned(),
+        read_only,
+    })
+}
+
+/// `-v name:/path[:ro]`: named volumes, renamed into the learner's scope, and folders of the
+/// learner's home.
 fn binds(
     host: &Map<String, Value>,
     names: &Names,
     volumes: &mut Vec<String>,
+    home: &mut Vec<HomeBind>,
 ) -> Result<Vec<String>, Refusal> {
     let mut out = Vec::new();
     for bind in strings(get(host, "Binds"), "Binds")? {
@@ -461,9 +505,6 @@ fn binds(
             )));
         };
         let mode = parts.next().unwrap_or_default();
-        if !valid_name(source) {
-            return Err(host_path_refusal(source));
-        }
         if !target.starts_with('/') {
             return Err(Refusal::bad_request(format!(
                 "invalid mount path {target:?}: it must be absolute"
@@ -476,6 +517,13 @@ fn binds(
                 "z" | "Z" => {}
                 other => return Err(Refusal::not_available(&format!("the mount option {other}"))),
             }
+        }
+        if source.starts_with('/') {
+            home.push(home_bind(source, target, kept.contains(&"ro"))?);
+            continue;
+        }
+        if !valid_name(source) {
+            return Err(host_path_refusal(source));
         }
         let engine = names.object(source);
         volumes.push(engine.clone());
@@ -494,6 +542,7 @@ fn mounts(
     names: &Names,
     policy: &Policy,
     volumes: &mut Vec<String>,
+    home: &mut Vec<HomeBind>,
 ) -> Result<Vec<Value>, Refusal> {
     let mut out = Vec::new();
     let items = match get(host, "Mounts") {
@@ -551,7 +600,7 @@ fn mounts(
                 }
                 out.push(json!({"Type": "tmpfs", "Target": target, "ReadOnly": read_only, "TmpfsOptions": options}));
             }
-            "bind" => return Err(host_path_refusal(text("Source"))),
+            "bind" => home.push(home_bind(text("Source"), target, read_only)?),
             other => return Err(Refusal::not_available(&format!("--mount type={other}"))),
         }
     }

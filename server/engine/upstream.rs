@@ -90,6 +90,34 @@ impl Upstream {
         Ok((status, value))
     }
 
+    /// Unpacks a tar into a container (`PUT /containers/{id}/archive`).
+    pub async fn upload(&self, path_and_query: &str, archive: Vec<u8>) -> Result<(), Refusal> {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri(path_and_query)
+            .header(CONTENT_TYPE, "application/x-tar")
+            .body(full(archive))
+            .map_err(unreachable)?;
+        let response = tokio::time::timeout(Duration::from_secs(120), self.send(request))
+            .await
+            .map_err(|_| unreachable("timed out"))??;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let bytes = read_limited(response.into_body(), MAX_ENGINE_JSON)
+            .await
+            .map_err(unreachable)?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(Refusal {
+            status: status.as_u16(),
+            message: value["message"]
+                .as_str()
+                .unwrap_or("the engine refused")
+                .to_owned(),
+        })
+    }
+
     /// Like [`Upstream::call`], but an engine error becomes a refusal carrying its message.
     pub async fn ok(
         &self,

@@ -179,18 +179,44 @@ impl DockerBackend {
         }
     }
 
-    fn container_body(&self, learner: &LearnerId, socket: &std::path::Path) -> ContainerCreateBody {
+    /// The learner's home: a tmpfs of its own, as a volume, so their containers can mount
+    /// folders of it (`-v ~/site:/srv`). It carries no owner label: no learner list, prune or
+    /// quota ever counts it.
+    async fn ensure_home(&self, learner: &LearnerId) -> Result<String, SandboxError> {
+        let name = crate::engine::home::volume_name(learner.as_str());
+        let mut labels = self.labels(learner, "home");
+        labels.remove(LABEL_OWNER);
         let disk = self.limits.disk_mb;
-        let tmpfs = HashMap::from([
+        let options = HashMap::from([
+            ("type".to_owned(), "tmpfs".to_owned()),
+            ("device".to_owned(), "tmpfs".to_owned()),
             (
-                LEARNER_HOME.to_owned(),
-                format!("rw,nosuid,nodev,size={disk}m,uid=1000,gid=1000,mode=0755"),
-            ),
-            (
-                "/tmp".to_owned(),
-                format!("rw,nosuid,nodev,size={disk}m,mode=1777"),
+                "o".to_owned(),
+                format!("nosuid,nodev,size={disk}m,uid=1000,gid=1000,mode=0755"),
             ),
         ]);
+        let request = bollard::models::VolumeCreateOptions {
+            name: Some(name.clone()),
+            driver: Some("local".to_owned()),
+            driver_opts: Some(options),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker.create_volume(request).await?;
+        Ok(name)
+    }
+
+    fn container_body(
+        &self,
+        learner: &LearnerId,
+        socket: &std::path::Path,
+        home: &str,
+    ) -> ContainerCreateBody {
+        let disk = self.limits.disk_mb;
+        let tmpfs = HashMap::from([(
+            "/tmp".to_owned(),
+            format!("rw,nosuid,nodev,size={disk}m,mode=1777"),
+        )]);
         ContainerCreateBody {
             image: Some(self.image.clone()),
             hostname: Some(HOSTNAME.to_owned()),
@@ -210,6 +236,16 @@ impl DockerBackend {
                 nano_cpus: Some(self.limits.nano_cpus),
                 readonly_rootfs: Some(true),
                 tmpfs: Some(tmpfs),
+                mounts: Some(vec![bollard::models::Mount {
+                    typ: Some(bollard::models::MountTypeEnum::VOLUME),
+                    source: Some(home.to_owned()),
+                    target: Some(LEARNER_HOME.to_owned()),
+                    volume_options: Some(bollard::models::MountVolumeOptions {
+                        no_copy: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
                 init: Some(true),
                 log_config: Some(HostConfigLogConfig {
                     typ: Some("json-file".to_owned()),
@@ -245,7 +281,8 @@ impl DockerBackend {
             name: Some(workstation_name(learner)),
             ..Default::default()
         };
-        let body = self.container_body(learner, socket);
+        let home = self.ensure_home(learner).await?;
+        let body = self.container_body(learner, socket, &home);
         match self
             .docker
             .create_container(Some(options.clone()), body.clone())
@@ -372,6 +409,14 @@ impl Backend for DockerBackend {
             Ok(id) => id,
             Err(error) => {
                 scope.remove_everything().await;
+                let home = crate::engine::home::volume_name(learner.as_str());
+                let _ = self
+                    .docker
+                    .remove_volume(
+                        &home,
+                        None::<bollard::query_parameters::RemoveVolumeOptions>,
+                    )
+                    .await;
                 return Err(error);
             }
         };
@@ -381,6 +426,7 @@ impl Backend for DockerBackend {
             endpoint: self.endpoint.clone(),
             id,
             network: network_name(learner),
+            home: crate::engine::home::volume_name(learner.as_str()),
             scope,
         };
         if let Err(error) = self
@@ -484,6 +530,8 @@ pub struct DockerWorkstation {
     endpoint: Endpoint,
     id: String,
     network: String,
+    /// The learner's home volume.
+    home: String,
     scope: Arc<Scope>,
 }
 
@@ -608,6 +656,14 @@ impl Workstation for DockerWorkstation {
             ..Default::default()
         };
         match self.docker.remove_container(&self.id, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let options = bollard::query_parameters::RemoveVolumeOptions { force: true };
+        match self.docker.remove_volume(&self.home, Some(options)).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
