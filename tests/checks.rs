@@ -363,12 +363,18 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
         .text()
         .await
         .unwrap();
+    // The passed exercises, in the lesson's order, and the progress bars counting them.
     assert!(
         page.contains(
-            r#"<script type="application/json" id="berth-progress">["gone","ran-ps","volume"]</script>"#
+            r#"<script type="application/json" id="berth-progress">["gone","volume","ran-ps"]</script>"#
         ),
         "{page}"
     );
+    assert!(
+        page.contains(r#"<progress max="8" value="3" aria-labelledby="progress-lesson""#),
+        "{page}"
+    );
+    assert!(page.contains("3 of 8 done"), "{page}");
     assert!(
         page.contains(r#"<div id="lesson-complete" class="lesson-complete" role="status" hidden>"#)
     );
