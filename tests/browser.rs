@@ -451,16 +451,24 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice
         .script("window.berth.term.selectAll(); return true;")
         .await;
-    let copied = alice
-        .script_async(
-            "const done = arguments[arguments.length - 1]; \
-             navigator.clipboard.readText().then(done, (e) => done(`error: ${e}`));",
-        )
-        .await;
-    assert!(
-        copied.as_str().unwrap_or_default().contains("copy-25"),
-        "{copied}"
-    );
+    // The copy is a promise: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let copied = alice
+            .script_async(
+                "const done = arguments[arguments.length - 1]; \
+                 navigator.clipboard.readText().then(done, (e) => done(`error: ${e}`));",
+            )
+            .await;
+        if copied.as_str().unwrap_or_default().contains("copy-25") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "selecting did not copy: {copied}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     alice
         .script_async(
             "const done = arguments[arguments.length - 1]; \
