@@ -38,38 +38,36 @@ pub struct HomeBind {
     pub read_only: bool,
 }
 
+/// The names in a path, without `.` and empty ones; None when it has `..`, which could climb
+/// out of where it seems to point.
+fn names_in(path: &str) -> Option<Vec<&str>> {
+    let mut names = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => names.push(name.to_str()?),
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(names)
+}
+
 /// The folder under the home that `source` names, or None when it is not in the home.
 pub fn folder_of(source: &str) -> Option<String> {
     let rest = source.strip_prefix(HOME)?;
     if !(rest.is_empty() || rest.starts_with('/')) {
         return None; // /home/learner2
     }
-    let mut parts = Vec::new();
-    for component in Path::new(rest).components() {
-        match component {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(part) => parts.push(part.to_str()?.to_owned()),
-            // `..` could climb out of the home: not even lexically allowed.
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(parts.join("/"))
+    Some(names_in(rest)?.join("/"))
 }
 
 fn clean_target(target: &str) -> Result<String, Refusal> {
-    let mut parts = Vec::new();
-    for component in Path::new(target).components() {
-        match component {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(part) => parts.push(part.to_str().unwrap_or_default().to_owned()),
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(Refusal::bad_request(format!(
-                    "invalid mount path {target:?}: write it without .."
-                )));
-            }
-        }
-    }
-    Ok(format!("/{}", parts.join("/")))
+    let names = names_in(target).ok_or_else(|| {
+        Refusal::bad_request(format!(
+            "invalid mount path {target:?}: write it without .."
+        ))
+    })?;
+    Ok(format!("/{}", names.join("/")))
 }
 
 /// Whether one path is the other or inside it.

@@ -78,7 +78,12 @@ impl Upstream {
             }
             None => empty(),
         };
-        let request = builder.body(body).map_err(unreachable)?;
+        self.exchange(builder.body(body).map_err(unreachable)?)
+            .await
+    }
+
+    /// Sends, and reads the answer as JSON (Null when it is not).
+    async fn exchange(&self, request: Request<Body>) -> Result<(StatusCode, Value), Refusal> {
         let response = tokio::time::timeout(Duration::from_secs(120), self.send(request))
             .await
             .map_err(|_| unreachable("timed out"))??;
@@ -98,24 +103,8 @@ impl Upstream {
             .header(CONTENT_TYPE, "application/x-tar")
             .body(full(archive))
             .map_err(unreachable)?;
-        let response = tokio::time::timeout(Duration::from_secs(120), self.send(request))
-            .await
-            .map_err(|_| unreachable("timed out"))??;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let bytes = read_limited(response.into_body(), MAX_ENGINE_JSON)
-            .await
-            .map_err(unreachable)?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Err(Refusal {
-            status: status.as_u16(),
-            message: value["message"]
-                .as_str()
-                .unwrap_or("the engine refused")
-                .to_owned(),
-        })
+        let (status, value) = self.exchange(request).await?;
+        ok_or_refused(status, value).map(drop)
     }
 
     /// Like [`Upstream::call`], but an engine error becomes a refusal carrying its message.
@@ -126,19 +115,23 @@ impl Upstream {
         body: Option<&Value>,
     ) -> Result<Value, Refusal> {
         let (status, value) = self.call(method, path, body).await?;
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(Refusal {
-                status: status.as_u16(),
-                message: value
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the engine refused")
-                    .to_owned(),
-            })
-        }
+        ok_or_refused(status, value)
     }
+}
+
+/// The engine's answer, or its error as a refusal carrying the engine's message.
+fn ok_or_refused(status: StatusCode, value: Value) -> Result<Value, Refusal> {
+    if status.is_success() {
+        return Ok(value);
+    }
+    Err(Refusal {
+        status: status.as_u16(),
+        message: value
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("the engine refused")
+            .to_owned(),
+    })
 }
 
 /// Reads a whole body, failing once it passes `limit` bytes.

@@ -307,18 +307,28 @@ impl DockerBackend {
     }
 
     async fn force_remove(&self, container: &str) -> Result<(), SandboxError> {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        match self.docker.remove_container(container, Some(options)).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        force_remove(&self.docker, container).await
+    }
+}
+
+/// Removes a container and its unnamed volumes; one that is gone already is fine.
+async fn force_remove(docker: &Docker, container: &str) -> Result<(), SandboxError> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
+    gone_is_fine(docker.remove_container(container, Some(options)).await)
+}
+
+/// The result of a removal, where "no such object" counts as done.
+fn gone_is_fine(result: Result<(), bollard::errors::Error>) -> Result<(), SandboxError> {
+    match result {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -650,33 +660,10 @@ impl Workstation for DockerWorkstation {
     async fn remove(&self) -> Result<(), SandboxError> {
         // The learner's containers first: they hold the network the workstation is on.
         self.scope.remove_everything().await;
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        match self.docker.remove_container(&self.id, Some(options)).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(error) => return Err(error.into()),
-        }
+        force_remove(&self.docker, &self.id).await?;
         let options = bollard::query_parameters::RemoveVolumeOptions { force: true };
-        match self.docker.remove_volume(&self.home, Some(options)).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(error) => return Err(error.into()),
-        }
-        match self.docker.remove_network(&self.network).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        gone_is_fine(self.docker.remove_volume(&self.home, Some(options)).await)?;
+        gone_is_fine(self.docker.remove_network(&self.network).await)
     }
 }
 
