@@ -267,6 +267,27 @@ impl Browser {
         .await
     }
 
+    /// Waits until the clipboard holds `text` (copying is a promise: give it a moment).
+    async fn until_clipboard_has(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let copied = self
+                .script_async(
+                    "const done = arguments[arguments.length - 1]; \
+                     navigator.clipboard.readText().then(done, (e) => done(`error: ${e}`));",
+                )
+                .await;
+            if copied.as_str().unwrap_or_default().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the clipboard never held {text:?}: {copied}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) {
         use base64_png::decode;
         let png = self
@@ -451,24 +472,19 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     alice
         .script("window.berth.term.selectAll(); return true;")
         .await;
-    // The copy is a promise: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let copied = alice
-            .script_async(
-                "const done = arguments[arguments.length - 1]; \
-                 navigator.clipboard.readText().then(done, (e) => done(`error: ${e}`));",
-            )
-            .await;
-        if copied.as_str().unwrap_or_default().contains("copy-25") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "selecting did not copy: {copied}"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    alice.until_clipboard_has("copy-25").await;
+    // Ctrl+Shift+C copies the selection again, over whatever the clipboard held.
+    alice
+        .script_async(
+            "const done = arguments[arguments.length - 1]; \
+             navigator.clipboard.writeText('something else').then(() => done(true), (e) => done(`${e}`));",
+        )
+        .await;
+    alice
+        .script("document.querySelector('.terminal-view:not([hidden]) .xterm-helper-textarea').focus(); return true;")
+        .await;
+    alice.chord(&["\u{E009}", "\u{E008}", "c"]).await;
+    alice.until_clipboard_has("copy-25").await;
     alice
         .script_async(
             "const done = arguments[arguments.length - 1]; \
