@@ -255,20 +255,14 @@ docker run --rm busybox uname -r""#);
             .and_then(|rest| rest.split("</script>").next())
             .expect("a strings block");
         let strings: serde_json::Value = serde_json::from_str(strings).unwrap();
-        for key in [
-            "connecting",
-            "connected",
-            "reconnecting",
-            "ended",
-            "full",
-            "copied",
-            "exited",
-            "backend_docker",
-            "backend_local",
-            "check_passed",
-            "check_failed",
-            "check_pending",
-        ] {
+        // Every word the browser code reads is there: it has no copy of its own.
+        let keys = words_the_browser_reads();
+        assert!(keys.len() > 20, "{keys:?}");
+        for key in keys
+            .iter()
+            .map(String::as_str)
+            .chain(["backend_docker", "backend_local"])
+        {
             assert!(
                 strings[key].as_str().is_some_and(|s| !s.is_empty()),
                 "{lang}: {key}"
@@ -279,6 +273,25 @@ docker run --rm busybox uname -r""#);
         }
     }
     server.stop().await;
+}
+
+/// Every `strings.NAME` in the page's modules.
+fn words_the_browser_reads() -> std::collections::BTreeSet<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static/js");
+    let mut keys = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for rest in source.split("strings.").skip(1) {
+            let key: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !key.is_empty() {
+                keys.insert(key);
+            }
+        }
+    }
+    keys
 }
 
 /// Two lessons per language, so pages have a previous and a next.

@@ -5,6 +5,7 @@
 //! Probes and history run in the learner's workstation. A failed check says, in one sentence in
 //! the learner's language, what is missing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,15 +34,23 @@ pub struct Outcome {
     pub message: String,
 }
 
+/// One look at the learner's Docker for checks evaluated together (a lesson's, after a
+/// change): each list is read once per look, not once per exercise. Make a new one for the
+/// next look, since what it read goes stale.
+#[derive(Default)]
+pub struct Look {
+    answers: tokio::sync::Mutex<HashMap<String, Option<Value>>>,
+}
+
 /// Evaluates `check` in `sandbox`, in the learner's language.
-pub async fn evaluate(check: &Check, sandbox: &Sandbox, lang: Lang) -> Outcome {
+pub async fn evaluate(check: &Check, sandbox: &Sandbox, lang: Lang, look: &Look) -> Outcome {
     let t = Texts(lang);
     let result = match &check.kind {
         CheckKind::Probe(probe) => run_probe(probe, sandbox, t).await,
         CheckKind::History(history) => run_history(history, sandbox, t).await,
         docker_kind => match sandbox.scope() {
             Some(scope) => {
-                let view = View::of(&scope);
+                let view = View::of(&scope, look);
                 match docker_kind {
                     CheckKind::Container(c) => container(c, &view, t).await,
                     CheckKind::Image(c) => image(c, &view, t).await,
@@ -65,19 +74,27 @@ pub async fn evaluate(check: &Check, sandbox: &Sandbox, lang: Lang) -> Outcome {
 }
 
 /// The learner's Docker, as their own socket shows it.
-struct View {
+struct View<'a> {
     socket: Upstream,
+    look: &'a Look,
 }
 
-impl View {
-    fn of(scope: &Arc<Scope>) -> View {
+impl View<'_> {
+    fn of<'a>(scope: &Arc<Scope>, look: &'a Look) -> View<'a> {
         View {
             socket: Upstream::new(Endpoint::Unix(scope.socket().to_owned())),
+            look,
         }
     }
 
     async fn get(&self, path: &str) -> Option<Value> {
-        self.socket.ok(Method::GET, path, None).await.ok()
+        let mut answers = self.look.answers.lock().await;
+        if let Some(answer) = answers.get(path) {
+            return answer.clone();
+        }
+        let answer = self.socket.ok(Method::GET, path, None).await.ok();
+        answers.insert(path.to_owned(), answer.clone());
+        answer
     }
 }
 
@@ -108,7 +125,7 @@ fn image_matches(wanted: &str, actual: &str) -> bool {
     }
 }
 
-async fn container(check: &ContainerCheck, view: &View, t: Texts) -> Verdict {
+async fn container(check: &ContainerCheck, view: &View<'_>, t: Texts) -> Verdict {
     let list = view
         .get("/containers/json?all=1")
         .await
@@ -160,7 +177,7 @@ async fn container(check: &ContainerCheck, view: &View, t: Texts) -> Verdict {
 async fn container_problem(
     check: &ContainerCheck,
     summary: &Value,
-    view: &View,
+    view: &View<'_>,
     t: Texts,
 ) -> Option<String> {
     let name = container_name(summary);
@@ -255,7 +272,7 @@ async fn container_problem(
     None
 }
 
-async fn image(check: &ImageCheck, view: &View, t: Texts) -> Verdict {
+async fn image(check: &ImageCheck, view: &View<'_>, t: Texts) -> Verdict {
     let list = view.get("/images/json").await.ok_or_else(|| t.engine())?;
     let wanted = match &check.tag {
         Some(tag) => format!("{}:{tag}", check.name),
@@ -277,7 +294,7 @@ async fn image(check: &ImageCheck, view: &View, t: Texts) -> Verdict {
     }
 }
 
-async fn volume(check: &VolumeCheck, view: &View, t: Texts) -> Verdict {
+async fn volume(check: &VolumeCheck, view: &View<'_>, t: Texts) -> Verdict {
     let list = view.get("/volumes").await.ok_or_else(|| t.engine())?;
     let found = list["Volumes"]
         .as_array()
@@ -293,7 +310,7 @@ async fn volume(check: &VolumeCheck, view: &View, t: Texts) -> Verdict {
     )
 }
 
-async fn network(check: &NetworkCheck, view: &View, t: Texts) -> Verdict {
+async fn network(check: &NetworkCheck, view: &View<'_>, t: Texts) -> Verdict {
     let list = view.get("/networks").await.ok_or_else(|| t.engine())?;
     let found = list
         .as_array()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::eval::evaluate;
+use super::eval::{Look, evaluate};
 use crate::AppState;
 use crate::lessons::Lang;
 use crate::sandbox::Sandbox;
@@ -75,8 +75,9 @@ async fn evaluate_all(watch: &Watch, shown: &mut HashMap<String, (bool, String)>
     let Some(lesson) = catalog.lesson(watch.lang, &watch.slug).cloned() else {
         return true;
     };
+    let look = Look::default();
     for check in &lesson.exercises {
-        let outcome = evaluate(check, &watch.sandbox, watch.lang).await;
+        let outcome = evaluate(check, &watch.sandbox, watch.lang, &look).await;
         watch
             .state
             .progress

@@ -83,20 +83,6 @@ impl Progress {
         }
     }
 
-    /// The exercises of one lesson this learner passed.
-    pub fn passed(&self, learner: &LearnerId, lesson: &str) -> HashSet<String> {
-        let db = self.db();
-        let query =
-            db.prepare_cached("SELECT exercise FROM passed WHERE learner = ?1 AND lesson = ?2");
-        let Ok(mut query) = query else {
-            return HashSet::new();
-        };
-        query
-            .query_map((learner.as_str(), lesson), |row| row.get::<_, String>(0))
-            .map(|rows| rows.filter_map(Result::ok).collect())
-            .unwrap_or_default()
-    }
-
     /// For every lesson, the exercises this learner passed.
     pub fn by_lesson(&self, learner: &LearnerId) -> HashMap<String, HashSet<String>> {
         let db = self.db();

@@ -1273,14 +1273,23 @@ fn valid_reference(reference: &str) -> bool {
             .any(|s| s.is_empty() || s == "." || s == "..")
 }
 
-fn image_owned(scope: &Scope, image: &Value) -> bool {
+/// The tags of `image` in the learner's namespace (`berth-<learner>/…`).
+fn own_tags(scope: &Scope, image: &Value) -> Vec<String> {
     let prefix = scope.names.image_prefix();
-    let own_tag = image["RepoTags"].as_array().is_some_and(|tags| {
-        tags.iter()
-            .filter_map(Value::as_str)
-            .any(|t| t.starts_with(&prefix))
-    });
-    own_tag
+    image["RepoTags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| t.starts_with(&prefix))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn image_owned(scope: &Scope, image: &Value) -> bool {
+    !own_tags(scope, image).is_empty()
         || image["Id"]
             .as_str()
             .is_some_and(|id| scope.built().contains(id))
@@ -1559,16 +1568,7 @@ async fn image_remove(call: &Call<'_>, reference: &str) -> Result<Response<Body>
         .await?;
     let id = info["Id"].as_str().unwrap_or_default().to_owned();
     let prefix = scope.names.image_prefix();
-    let own_tags: Vec<String> = info["RepoTags"]
-        .as_array()
-        .map(|tags| {
-            tags.iter()
-                .filter_map(Value::as_str)
-                .filter(|t| t.starts_with(&prefix))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let own_tags = own_tags(scope, &info);
     let mut query = Query::default();
     for key in ["force", "noprune"] {
         if call.query.flag(key) {
@@ -1655,7 +1655,6 @@ async fn image_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         .iter()
         .filter_map(|c| c["ImageID"].as_str().map(str::to_owned))
         .collect();
-    let prefix = scope.names.image_prefix();
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for image in visible_images(scope).await? {
@@ -1663,16 +1662,7 @@ async fn image_prune(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
         if used.contains(&id) || !image_owned(scope, &image) {
             continue;
         }
-        let own_tags: Vec<String> = image["RepoTags"]
-            .as_array()
-            .map(|tags| {
-                tags.iter()
-                    .filter_map(Value::as_str)
-                    .filter(|t| t.starts_with(&prefix))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let own_tags = own_tags(scope, &image);
         let dangling = own_tags.is_empty();
         if !dangling && !all {
             continue;
@@ -2091,15 +2081,12 @@ pub(super) async fn remove_everything(scope: &Scope) -> Result<(), Refusal> {
                 .await;
         }
     }
-    let prefix = scope.names.image_prefix();
     let images = upstream.ok(Method::GET, "/images/json", None).await?;
     for image in images.as_array().cloned().unwrap_or_default() {
-        for tag in image["RepoTags"].as_array().cloned().unwrap_or_default() {
-            if let Some(tag) = tag.as_str().filter(|t| t.starts_with(&prefix)) {
-                let _ = upstream
-                    .call(Method::DELETE, &format!("/images/{tag}"), None)
-                    .await;
-            }
+        for tag in own_tags(scope, &image) {
+            let _ = upstream
+                .call(Method::DELETE, &format!("/images/{tag}"), None)
+                .await;
         }
         if let Some(id) = image["Id"]
             .as_str()

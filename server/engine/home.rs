@@ -70,11 +70,14 @@ fn clean_target(target: &str) -> Result<String, Refusal> {
     Ok(format!("/{}", names.join("/")))
 }
 
+/// Whether `path` is `dir` or inside it.
+fn within(path: &str, dir: &str) -> bool {
+    path == dir || dir == "/" || path.starts_with(&format!("{dir}/"))
+}
+
 /// Whether one path is the other or inside it.
 fn overlaps(a: &str, b: &str) -> bool {
-    let inside =
-        |path: &str, dir: &str| path == dir || dir == "/" || path.starts_with(&format!("{dir}/"));
-    inside(a, b) || inside(b, a)
+    within(a, b) || within(b, a)
 }
 
 /// Checks the targets of home folders: a link can replace a folder of the image, but not the
@@ -91,12 +94,8 @@ pub fn check_targets(binds: &mut [HomeBind], other_targets: &[String]) -> Result
             "/etc/hostname",
             "/etc/resolv.conf",
         ];
-        if target == "/"
-            || overlaps(&target, HOME)
-            || reserved
-                .iter()
-                .any(|r| overlaps(&target, r) && target.len() >= r.len())
-        {
+        // `/` and `/home` overlap the home too.
+        if overlaps(&target, HOME) || reserved.iter().any(|r| within(&target, r)) {
             return Err(Refusal::forbidden(format!(
                 "a folder of your home cannot be mounted at {target} in this sandbox; pick another path"
             )));

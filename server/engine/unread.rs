@@ -20,7 +20,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// The request body handed to the handlers.
 pub struct Guarded {
     inner: Option<Incoming>,
-    left: Arc<Mutex<Option<Incoming>>>,
+    left: Leftover,
 }
 
 /// Where a dropped, unfinished body waits to be drained.
@@ -31,7 +31,7 @@ impl Leftover {
     pub fn guard(&self, body: Incoming) -> Guarded {
         Guarded {
             inner: Some(body),
-            left: self.0.clone(),
+            left: self.clone(),
         }
     }
 
@@ -71,7 +71,7 @@ impl Guarded {
 impl Drop for Guarded {
     fn drop(&mut self) {
         if let Some(body) = self.inner.take().filter(|b| !b.is_end_stream())
-            && let Ok(mut slot) = self.left.lock()
+            && let Ok(mut slot) = self.left.0.lock()
         {
             *slot = Some(body);
         }

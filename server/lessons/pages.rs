@@ -413,6 +413,21 @@ fn exercise_count(lang: Lang, count: usize) -> Option<String> {
     }
 }
 
+/// The exercises of `lesson` the learner passed, in the lesson's order (exercises a lesson no
+/// longer has are not counted).
+fn passed_in(
+    lesson: &Lesson,
+    by_lesson: &std::collections::HashMap<String, std::collections::HashSet<String>>,
+) -> Vec<String> {
+    let passed = by_lesson.get(&lesson.slug);
+    lesson
+        .exercises
+        .iter()
+        .filter(|e| passed.is_some_and(|p| p.contains(&e.id)))
+        .map(|e| e.id.clone())
+        .collect()
+}
+
 fn number_label(lesson: &Lesson) -> String {
     format!("{:02}", lesson.number)
 }
@@ -429,19 +444,13 @@ async fn catalog(
         .unwrap_or(Lang::En);
     let catalog = state.lessons.catalog();
     let t = strings(lang);
-    let passed = state.progress.by_lesson(&learner.id);
+    let by_lesson = state.progress.by_lesson(&learner.id);
     let lessons = catalog
         .lessons(lang)
         .iter()
         .map(|lesson| {
             let total = lesson.exercises.len();
-            let done = passed.get(&lesson.slug).map_or(0, |passed| {
-                lesson
-                    .exercises
-                    .iter()
-                    .filter(|e| passed.contains(&e.id))
-                    .count()
-            });
+            let done = passed_in(lesson, &by_lesson).len();
             CatalogEntry {
                 href: format!("/{}/{}", lang.code(), lesson.slug),
                 number: number_label(lesson),
@@ -517,16 +526,7 @@ async fn lesson(
         state.sandboxes.prewarm(&learner.id);
     }
     let by_lesson = state.progress.by_lesson(&learner.id);
-    let passed_in = |lesson: &Lesson| -> Vec<String> {
-        let passed = by_lesson.get(&lesson.slug);
-        lesson
-            .exercises
-            .iter()
-            .filter(|e| passed.is_some_and(|p| p.contains(&e.id)))
-            .map(|e| e.id.clone())
-            .collect()
-    };
-    let passed = passed_in(&lesson);
+    let passed = passed_in(&lesson, &by_lesson);
     let t = strings(lang);
     let progress_bars = [
         ProgressBar::new(
@@ -540,7 +540,7 @@ async fn lesson(
             lang,
             "course",
             t.course_progress,
-            lessons.iter().map(|l| passed_in(l).len()).sum(),
+            lessons.iter().map(|l| passed_in(l, &by_lesson).len()).sum(),
             lessons.iter().map(|l| l.exercises.len()).sum(),
         ),
     ]

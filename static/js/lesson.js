@@ -5,44 +5,6 @@
 import { TerminalTabs } from "./tabs.js";
 import { initDivider, initFocusShortcut, isFocusShortcut } from "./layout.js";
 
-/** English fallbacks; the page supplies the learner's language in #berth-strings. */
-const DEFAULT_STRINGS = {
-  connecting: "Connecting…",
-  connected: "Connected",
-  reconnecting: "Connection lost, reconnecting…",
-  ended: "Your sandbox has ended.",
-  full: "Every sandbox is in use right now. Trying again shortly…",
-  copied: "Copied",
-  exited: "The shell exited.",
-  backend_docker: "your own container",
-  backend_local: "a shell on this machine",
-  check_passed: "Done",
-  check_failed: "Not yet",
-  check_pending: "Not checked yet",
-  check_button: "Check",
-  time_left: "{t} left",
-  ending_soon: "ends in {t}: save what you need",
-  hours_minutes: "{h} h {m} min",
-  minutes: "{m} min",
-  ports_label: "Open in the browser:",
-  quiz_right: "Right!",
-  quiz_wrong: "Not quite; try another answer.",
-  quiz_choose: "Pick an answer first.",
-  checking: "Checking…",
-  lesson_complete: "Lesson complete: every exercise is done. Well done!",
-  restart: "Start a new shell",
-  restart_sandbox: "Start a fresh sandbox",
-  take_over: "Use the terminal here",
-  focus_hint: "switch lesson ⇄ terminal",
-  resize_divider: "Resize lesson and terminal",
-  tabs_label: "Terminal tabs",
-  tab_label: "Shell {n}",
-  tab_new: "Open another shell",
-  tab_close: "Close {tab}",
-  copy_paste_hint: "copy, paste",
-  progress: "{done} of {n} done",
-};
-
 const COPIED_FOR_MS = 1500;
 /** The status line warns this long before the sandbox reaches its lifetime. */
 const ENDING_SOON_MS = 10 * 60 * 1000;
@@ -57,15 +19,20 @@ function duration(ms) {
     : strings.minutes.replace("{m}", minutes);
 }
 
+/**
+ * The page's words in the learner's language, from #berth-strings (server/lessons/pages.rs
+ * writes every one). A word missing there shows as its key, which a look at the page catches,
+ * rather than as "undefined" or in another language.
+ */
 function readStrings() {
   const element = document.getElementById("berth-strings");
-  let strings = {};
+  let words = {};
   try {
-    strings = element ? JSON.parse(element.textContent) : {};
+    words = element ? JSON.parse(element.textContent) : {};
   } catch {
     // A broken strings block must not take the terminal down with it.
   }
-  return { ...DEFAULT_STRINGS, ...strings };
+  return new Proxy(words, { get: (all, key) => (typeof key === "string" && key in all ? all[key] : String(key)) });
 }
 
 const strings = readStrings();
@@ -80,8 +47,8 @@ function statusText(state, detail) {
     case "connecting":
       return strings.connecting;
     case "connected": {
-      const backend = strings[`backend_${body.dataset.backend}`];
-      return backend ? `${strings.connected} — ${backend}` : strings.connected;
+      const key = `backend_${body.dataset.backend}`;
+      return key in strings ? `${strings.connected} — ${strings[key]}` : strings.connected;
     }
     case "reconnecting":
       return strings.reconnecting;
