@@ -3,6 +3,8 @@
 //! `main.rs` only wires things; [`app`] builds the whole HTTP router from an [`AppState`], so
 //! tests drive the real thing on a socket bound to port 0.
 
+#![recursion_limit = "256"]
+
 pub mod assets;
 pub mod checks;
 pub mod config;

@@ -118,7 +118,6 @@ async fn the_workstation_is_hardened_as_designed() {
     assert!(host.pid_mode.unwrap_or_default().is_empty());
     assert!(host.ipc_mode.unwrap_or_default() != "host");
     let network = format!("berth-{learner}");
-    assert_eq!(host.network_mode.as_deref(), Some(network.as_str()));
     let net = docker()
         .await
         .inspect_network(
@@ -127,7 +126,14 @@ async fn the_workstation_is_hardened_as_designed() {
         )
         .await
         .unwrap();
+    // The workstation joins the learner's network by its id (names can repeat in the engine).
+    assert_eq!(host.network_mode, net.id);
     assert_eq!(net.internal, Some(true), "no egress unless --allow-egress");
+    let options = net.options.unwrap_or_default();
+    let interface = &options["com.docker.network.bridge.name"];
+    assert!(interface.starts_with("bth"), "{interface}");
+    let subnet = net.ipam.unwrap().config.unwrap()[0].subnet.clone().unwrap();
+    assert!(subnet.ends_with("/28"), "a small subnet: {subnet}");
     assert_eq!(net.labels.unwrap()["berth.owner"], learner.to_string());
 
     // And from inside: no capabilities, no way to become root.

@@ -331,23 +331,44 @@ async fn volumes_and_networks() {
         bind_volume.contains("volume driver options"),
         "{bind_volume}"
     );
-    // Unnamed volumes (`-v /path`, an image's VOLUME) go with their container: the learner can
-    // neither see nor reuse them.
+    // Anonymous volumes (`-v /path`, an image's VOLUME) behave as with Docker: berth makes
+    // them, with the learner's labels, so they are listed, counted and reattachable by name;
+    // `rm` keeps them, `rm -v` and `--rm` remove them.
     ok(&me, "run -d --name anon -v /scratch busybox sleep 300").await;
-    let engine = common::docker().await;
-    let inspected = engine
-        .inspect_container(
-            &me.engine_name("anon"),
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .unwrap();
-    let unnamed = inspected.mounts.unwrap()[0].name.clone().unwrap();
+    let anonymous = ok(
+        &me,
+        "inspect anon --format '{{range .Mounts}}{{.Name}}{{end}}'",
+    )
+    .await;
+    let anonymous = anonymous.trim().to_owned();
+    assert_eq!(anonymous.len(), 64, "{anonymous}");
+    assert!(ok(&me, "volume ls -q").await.contains(&anonymous));
+    ok(&me, "exec anon sh -c 'echo kept > /scratch/note'").await;
     ok(&me, "rm -f anon").await;
-    let left = engine.inspect_volume(&unnamed).await;
+    let again = ok(
+        &me,
+        &format!("run --rm -v {anonymous}:/again busybox cat /again/note"),
+    )
+    .await;
+    assert_eq!(again.trim(), "kept");
+    ok(&me, "run -d --name anon -v /scratch busybox sleep 300").await;
+    let second = ok(
+        &me,
+        "inspect anon --format '{{range .Mounts}}{{.Name}}{{end}}'",
+    )
+    .await;
+    ok(&me, "rm -f -v anon").await;
+    assert!(!ok(&me, "volume ls -q").await.contains(second.trim()));
+    ok(&me, "run --rm -v /gone busybox true").await;
+    ok(&me, &format!("volume rm {anonymous}")).await;
+    let listed = common::wait_until(std::time::Duration::from_secs(10), || async {
+        let listed = ok(&me, "volume ls -q").await;
+        (listed.lines().all(|l| l.len() != 64)).then_some(listed)
+    })
+    .await;
     assert!(
-        left.is_err(),
-        "the unnamed volume {unnamed} was left behind"
+        listed.is_some(),
+        "the --rm container's volume was left behind"
     );
     ok(&me, "volume rm auto").await;
     ok(&me, "volume prune -f").await;

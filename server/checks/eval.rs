@@ -18,10 +18,9 @@ use super::model::{
     VolumeCheck,
 };
 use crate::engine::Scope;
-use crate::engine::upstream::Upstream;
+use crate::engine::wire::{Endpoint, Upstream};
 use crate::lessons::Lang;
 use crate::sandbox::Sandbox;
-use crate::sandbox::docker::Endpoint;
 
 /// A probe's output shown to the learner is at most this long.
 const MAX_MESSAGE: usize = 300;

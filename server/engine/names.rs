@@ -1,21 +1,75 @@
-//! A learner's names and the engine's names for the same objects.
+//! Every name and label berth writes into the engine, and the learner's names for them.
 //!
 //! A learner's container `web` is `berth-<learner>-web` in the engine, their network `mynet` is
 //! `berth-<learner>-mynet`, their default network (`bridge` to them) is `berth-<learner>`, and
-//! the images they build or tag are `berth-<learner>/<name>:<tag>`. Every name a learner writes
-//! is prefixed before the engine sees it, so the engine's own name lookups can only ever find
-//! this learner's objects; every response is rewritten back before the learner sees it.
+//! the images they build or tag are `berth-<learner>/<name>:<tag>`. Their workstation is
+//! `berth-ws-<learner>` and their home `berth-home-<learner>`: outside the names a learner can
+//! make, so no command of theirs can reach them. Every response is rewritten back into the
+//! learner's names before they see it.
 
 use serde_json::{Map, Value};
 
-use crate::sandbox::docker::{LABEL_INSTANCE, LABEL_OWNER, LABEL_ROLE};
-
-/// Role label of objects a learner made through their scoped engine.
-pub const ROLE_LEARNER: &str = "learner";
+/// Who an object belongs to (a learner id).
+pub const LABEL_OWNER: &str = "berth.owner";
+/// Which berth server made it (so a restart finds what it left behind).
+pub const LABEL_INSTANCE: &str = "berth.instance";
+/// What it is to berth: [`ROLE_LEARNER`], [`ROLE_WORKSTATION`], [`ROLE_NETWORK`], [`ROLE_HOME`].
+pub const LABEL_ROLE: &str = "berth.role";
 /// Where berth keeps a container's published ports (`8080:80/tcp,…`): the engine publishes
 /// nothing, since the learner's network is internal.
 pub const LABEL_PUBLISH: &str = "berth.publish";
+/// Which folders of the home a container mounts, as the learner wrote them.
+pub const LABEL_BINDS: &str = "berth.binds";
+/// The image as the learner wrote it: the engine is given its id.
+pub const LABEL_IMAGE: &str = "berth.image";
+/// Pairs a container with the volumes berth made for its anonymous mounts.
+pub const LABEL_ANONYMOUS: &str = "berth.anonymous";
 
+/// Objects a learner made through their scoped engine (containers, volumes, networks, images).
+pub const ROLE_LEARNER: &str = "learner";
+pub const ROLE_WORKSTATION: &str = "workstation";
+/// The learner's default network.
+pub const ROLE_NETWORK: &str = "network";
+pub const ROLE_HOME: &str = "home";
+
+/// Labels berth sets on every container it creates for a learner, so that an image's labels
+/// (which containers inherit) can never stand in for berth's.
+pub const CONTAINER_LABELS: &[&str] = &[
+    LABEL_OWNER,
+    LABEL_INSTANCE,
+    LABEL_ROLE,
+    LABEL_PUBLISH,
+    LABEL_BINDS,
+    LABEL_IMAGE,
+    LABEL_ANONYMOUS,
+];
+
+/// The learner's workstation container.
+pub fn workstation(learner: &str) -> String {
+    format!("berth-ws-{learner}")
+}
+
+/// The learner's home volume (a tmpfs).
+pub fn home_volume(learner: &str) -> String {
+    format!("berth-home-{learner}")
+}
+
+/// The learner's default network (`bridge`, as they see it).
+pub fn bridge(learner: &str) -> String {
+    format!("berth-{learner}")
+}
+
+/// Prefix of the host interface of every network berth makes: the host firewall matches it.
+pub const INTERFACE_PREFIX: &str = "bth";
+
+/// A host interface name for a learner network: `bth` and 12 hex digits (15 bytes, the most
+/// Linux allows).
+pub fn interface(unique: &str) -> String {
+    let tail: String = unique.chars().take(12).collect();
+    format!("{INTERFACE_PREFIX}{tail}")
+}
+
+/// One learner's names.
 #[derive(Debug, Clone)]
 pub struct Names {
     learner: String,
@@ -54,7 +108,17 @@ impl Names {
 
     /// The learner's default network (`bridge`, as they see it).
     pub fn bridge(&self) -> String {
-        format!("berth-{}", self.learner)
+        bridge(&self.learner)
+    }
+
+    /// The learner's workstation container.
+    pub fn workstation(&self) -> String {
+        workstation(&self.learner)
+    }
+
+    /// The learner's home volume.
+    pub fn home(&self) -> String {
+        home_volume(&self.learner)
     }
 
     /// A network name as the learner writes it → the engine's.
@@ -67,7 +131,7 @@ impl Names {
 
     /// `app:1` → `berth-<learner>/app:1`.
     pub fn image(&self, reference: &str) -> String {
-        format!("berth-{}/{reference}", self.learner)
+        format!("{}{reference}", self.image_prefix())
     }
 
     pub fn image_prefix(&self) -> String {
@@ -76,10 +140,15 @@ impl Names {
 
     /// Labels every object made on the learner's behalf carries.
     pub fn labels(&self) -> Map<String, Value> {
+        self.labels_with_role(ROLE_LEARNER)
+    }
+
+    /// The owner and instance labels with a role of berth's choosing.
+    pub fn labels_with_role(&self, role: &str) -> Map<String, Value> {
         let mut labels = Map::new();
         labels.insert(LABEL_OWNER.into(), self.learner.clone().into());
         labels.insert(LABEL_INSTANCE.into(), self.instance.clone().into());
-        labels.insert(LABEL_ROLE.into(), ROLE_LEARNER.into());
+        labels.insert(LABEL_ROLE.into(), role.into());
         labels
     }
 
@@ -91,13 +160,19 @@ impl Names {
     /// `label` filter values that keep a list to this learner's own objects (not their
     /// workstation).
     pub fn owner_filters(&self) -> Vec<String> {
-        vec![self.owner_label(), format!("{LABEL_ROLE}={ROLE_LEARNER}")]
+        vec![
+            self.owner_label(),
+            format!("{LABEL_INSTANCE}={}", self.instance),
+            format!("{LABEL_ROLE}={ROLE_LEARNER}"),
+        ]
     }
 
-    /// Whether an object's labels say it is this learner's (and not their workstation).
+    /// Whether an object's labels say berth made it for this learner (not their workstation).
     pub fn owns(&self, labels: Option<&Value>) -> bool {
         let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
-        label(LABEL_OWNER) == Some(self.learner.as_str()) && label(LABEL_ROLE) == Some(ROLE_LEARNER)
+        label(LABEL_OWNER) == Some(self.learner.as_str())
+            && label(LABEL_INSTANCE) == Some(self.instance.as_str())
+            && label(LABEL_ROLE) == Some(ROLE_LEARNER)
     }
 
     /// Rewrites an engine response for the learner: engine names back to theirs, berth's
@@ -210,6 +285,21 @@ mod tests {
         assert_eq!(names.unprefix("/berth-ffffffffffff-web"), None);
         assert_eq!(names.network("bridge"), "berth-0123456789ab");
         assert_eq!(names.network("mynet"), "berth-0123456789ab-mynet");
+        assert_eq!(names.workstation(), "berth-ws-0123456789ab");
+        assert_eq!(interface("0123456789abcdef"), "bth0123456789ab");
+        assert!(interface("0123456789abcdef").len() <= 15);
+    }
+
+    #[test]
+    fn ownership_needs_owner_instance_and_role() {
+        let names = Names::new("0123456789ab", "inst");
+        let labels = Value::Object(names.labels());
+        assert!(names.owns(Some(&labels)));
+        let other_instance =
+            json!({LABEL_OWNER: "0123456789ab", LABEL_INSTANCE: "x", LABEL_ROLE: ROLE_LEARNER});
+        assert!(!names.owns(Some(&other_instance)));
+        let workstation = Value::Object(names.labels_with_role(ROLE_WORKSTATION));
+        assert!(!names.owns(Some(&workstation)));
     }
 
     #[test]

@@ -1,24 +1,18 @@
 //! The `docker` backend: one hardened workstation container per learner, on the learner's own
-//! bridge network; each terminal tab is a `docker exec` with a TTY.
+//! bridge network; each terminal tab is a `docker exec` with a TTY. Everything goes through
+//! berth's one engine client ([`crate::engine::wire`]).
 //!
-//! The exec stream is hijacked by hand (see [`hijack_exec`]) rather than through bollard's
-//! decoder: with a TTY the stream is raw bytes, and a decoder that looks for multiplexing
-//! headers can be fooled by what a learner prints into buffering without bound.
+//! Creating a learner's objects is idempotent: a retry (after the engine restarted, say) finds
+//! or removes what a failed attempt left, and networks are addressed by id.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, ExecConfig, HostConfig, HostConfigLogConfig, NetworkCreateRequest,
-    RestartPolicy, RestartPolicyNameEnum,
-};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
-};
 use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -27,15 +21,13 @@ use super::{
     Workstation,
 };
 use crate::config::{Config, Limits};
-use crate::engine::images::PullPolicy;
-use crate::engine::rewrite::Policy;
-use crate::engine::upstream::Upstream;
-use crate::engine::{EngineSettings, Quotas, Scope};
+use crate::engine::images::reference::PullPolicy;
+use crate::engine::names::{self, LABEL_INSTANCE, ROLE_HOME, ROLE_WORKSTATION};
+use crate::engine::networks::addresses::AddressPool;
+use crate::engine::refusal::Refusal;
+use crate::engine::wire::{Endpoint, Upstream, path_with_query, read_limited};
+use crate::engine::{EngineSettings, Policy, Quotas, Scope};
 use crate::session::LearnerId;
-
-pub const LABEL_OWNER: &str = "berth.owner";
-pub const LABEL_INSTANCE: &str = "berth.instance";
-pub const LABEL_ROLE: &str = "berth.role";
 
 const LEARNER_USER: &str = "learner";
 const LEARNER_HOME: &str = "/home/learner";
@@ -44,26 +36,28 @@ const HOSTNAME: &str = "berth";
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// Volumes and networks one learner may make.
-const LEARNER_VOLUMES: usize = 10;
+const LEARNER_VOLUMES: usize = 20;
 const LEARNER_NETWORKS: usize = 5;
 /// `--restart on-failure` restarts a failing container at most this often.
 const LEARNER_MAX_RESTARTS: i64 = 3;
+/// Builds running at once, all learners together.
+const BUILDS_AT_ONCE: usize = 4;
+/// Learners' networks take their subnets from here unless configured otherwise.
+pub const DEFAULT_SUBNET_POOL: &str = "10.240.0.0/12";
 
 /// Bytes read from the shell at once; with [`SHELL_CHANNEL_CHUNKS`] this bounds what berth holds.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// An HTTP response head larger than this is not the engine talking.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
-
-/// Name of a learner's workstation container. Learners' own objects are `berth-<id>-<name>`,
-/// so `berth-ws-…` can never collide with them.
-pub fn workstation_name(learner: &LearnerId) -> String {
-    format!("berth-ws-{learner}")
-}
-
-/// Name of the learner's bridge network.
-pub fn network_name(learner: &LearnerId) -> String {
-    format!("berth-{learner}")
+impl From<Refusal> for SandboxError {
+    fn from(refusal: Refusal) -> Self {
+        if refusal.status == 502 {
+            SandboxError::Engine(refusal.message)
+        } else if refusal.status == 503 {
+            SandboxError::NoAddresses
+        } else {
+            SandboxError::EngineRefused(refusal.message)
+        }
+    }
 }
 
 /// What every learner's scoped engine shares, from the configuration.
@@ -75,6 +69,7 @@ pub fn engine_settings(
 ) -> Result<EngineSettings, SandboxError> {
     let data_dir = std::path::absolute(&config.data_dir)
         .map_err(|e| SandboxError::Engine(format!("data dir: {e}")))?;
+    let addresses = AddressPool::new(DEFAULT_SUBNET_POOL).map_err(SandboxError::Engine)?;
     Ok(EngineSettings {
         upstream: Upstream::new(endpoint.clone()),
         instance: instance.to_owned(),
@@ -84,6 +79,7 @@ pub fn engine_settings(
             pids: config.limits.pids,
             max_restarts: LEARNER_MAX_RESTARTS,
             allow_egress: config.allow_egress,
+            ..Policy::default()
         },
         quotas: Quotas {
             containers: config.max_containers,
@@ -92,278 +88,219 @@ pub fn engine_settings(
         },
         pulls: Arc::new(PullPolicy::new(&config.pull_allow, lesson_images)),
         sockets: data_dir.join("engines"),
+        scratch: data_dir.join("builds"),
+        addresses: Arc::new(addresses),
+        builds: Arc::new(tokio::sync::Semaphore::new(BUILDS_AT_ONCE)),
+        cgroup_root: None,
     })
 }
 
 pub struct DockerBackend {
-    docker: Docker,
-    endpoint: Endpoint,
+    upstream: Upstream,
     image: String,
     instance: String,
     limits: Limits,
-    allow_egress: bool,
     engine: EngineSettings,
 }
 
+/// The engine answered with something other than success: its message.
+fn engine_said(status: StatusCode, value: &Value) -> String {
+    value["message"]
+        .as_str()
+        .map_or_else(|| format!("the engine answered {status}"), str::to_owned)
+}
+
 impl DockerBackend {
-    /// Connects to the engine (API version negotiated) and checks the workstation image.
-    /// `lesson_images` may always be pulled by learners.
+    /// Connects to the engine and checks the workstation image. `lesson_images` may always be
+    /// pulled by learners.
     pub async fn connect(
         config: &Config,
         instance: &str,
         lesson_images: &[String],
     ) -> Result<DockerBackend, SandboxError> {
-        let docker = Docker::connect_with_local_defaults()?
-            .negotiate_version()
-            .await
-            .map_err(|e| SandboxError::Engine(e.to_string()))?;
-        docker.ping().await?;
-        match docker.inspect_image(&config.image).await {
-            Ok(_) => {}
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                return Err(SandboxError::ImageMissing {
-                    image: config.image.clone(),
-                });
-            }
-            Err(error) => return Err(error.into()),
-        }
         let endpoint = Endpoint::from_env();
+        let upstream = Upstream::new(endpoint.clone());
+        let (status, _) = upstream.call(Method::GET, "/_ping", None).await?;
+        if !status.is_success() {
+            return Err(SandboxError::Engine(format!("_ping answered {status}")));
+        }
+        let (status, found) = upstream
+            .call(Method::GET, &format!("/images/{}/json", config.image), None)
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(SandboxError::ImageMissing {
+                image: config.image.clone(),
+            });
+        }
+        if !status.is_success() {
+            return Err(SandboxError::EngineRefused(engine_said(status, &found)));
+        }
         let engine = engine_settings(config, instance, lesson_images, &endpoint)?;
         Ok(DockerBackend {
-            docker,
-            endpoint,
+            upstream,
             image: config.image.clone(),
             instance: instance.to_owned(),
             limits: config.limits.clone(),
-            allow_egress: config.allow_egress,
             engine,
         })
     }
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
-    fn labels(&self, learner: &LearnerId, role: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (LABEL_OWNER.to_owned(), learner.to_string()),
-            (LABEL_INSTANCE.to_owned(), self.instance.clone()),
-            (LABEL_ROLE.to_owned(), role.to_owned()),
-        ])
-    }
-
-    fn instance_filter(&self) -> HashMap<String, Vec<String>> {
-        HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
-        )])
-    }
-
-    async fn ensure_network(&self, learner: &LearnerId) -> Result<(), SandboxError> {
-        let request = NetworkCreateRequest {
-            name: network_name(learner),
-            driver: Some("bridge".to_owned()),
-            internal: Some(!self.allow_egress),
-            labels: Some(self.labels(learner, "network")),
-            ..Default::default()
-        };
-        match self.docker.create_network(request).await {
-            Ok(_) => Ok(()),
-            // Left from a sandbox of this learner being removed right now: reuse it.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+    fn instance_filter(&self) -> String {
+        json!({"label": {format!("{LABEL_INSTANCE}={}", self.instance): true}}).to_string()
     }
 
     /// The learner's home: a tmpfs of its own, as a volume, so their containers can mount
     /// folders of it (`-v ~/site:/srv`). It carries no owner label: no learner list, prune or
     /// quota ever counts it.
     async fn ensure_home(&self, learner: &LearnerId) -> Result<String, SandboxError> {
-        let name = crate::engine::home::volume_name(learner.as_str());
-        let mut labels = self.labels(learner, "home");
-        labels.remove(LABEL_OWNER);
+        let name = names::home_volume(learner.as_str());
+        let mut labels =
+            names::Names::new(learner.as_str(), &self.instance).labels_with_role(ROLE_HOME);
+        labels.remove(names::LABEL_OWNER);
         let disk = self.limits.disk_mb;
-        let options = HashMap::from([
-            ("type".to_owned(), "tmpfs".to_owned()),
-            ("device".to_owned(), "tmpfs".to_owned()),
-            (
-                "o".to_owned(),
-                format!("nosuid,nodev,size={disk}m,uid=1000,gid=1000,mode=0755"),
-            ),
-        ]);
-        let request = bollard::models::VolumeCreateOptions {
-            name: Some(name.clone()),
-            driver: Some("local".to_owned()),
-            driver_opts: Some(options),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        self.docker.create_volume(request).await?;
+        let body = json!({
+            "Name": name,
+            "Driver": "local",
+            "DriverOpts": {
+                "type": "tmpfs",
+                "device": "tmpfs",
+                "o": format!("nosuid,nodev,size={disk}m,uid=1000,gid=1000,mode=0755"),
+            },
+            "Labels": labels,
+        });
+        self.upstream
+            .ok(Method::POST, "/volumes/create", Some(&body))
+            .await?;
         Ok(name)
     }
 
     fn container_body(
         &self,
         learner: &LearnerId,
-        socket: &std::path::Path,
+        scope: &Scope,
+        network: &str,
         home: &str,
-    ) -> ContainerCreateBody {
+    ) -> Value {
         let disk = self.limits.disk_mb;
-        let tmpfs = HashMap::from([(
-            "/tmp".to_owned(),
-            format!("rw,nosuid,nodev,size={disk}m,mode=1777"),
-        )]);
-        ContainerCreateBody {
-            image: Some(self.image.clone()),
-            hostname: Some(HOSTNAME.to_owned()),
-            user: Some(LEARNER_USER.to_owned()),
-            working_dir: Some(LEARNER_HOME.to_owned()),
-            env: Some(shell_env()),
-            cmd: Some(vec!["sleep".to_owned(), "infinity".to_owned()]),
-            labels: Some(self.labels(learner, "workstation")),
-            host_config: Some(HostConfig {
-                privileged: Some(false),
-                // A non-root login shell needs no capability at all.
-                cap_drop: Some(vec!["ALL".to_owned()]),
-                security_opt: Some(vec!["no-new-privileges".to_owned()]),
-                memory: Some(self.limits.memory_bytes),
-                memory_swap: Some(self.limits.memory_bytes),
-                pids_limit: Some(self.limits.pids),
-                nano_cpus: Some(self.limits.nano_cpus),
-                readonly_rootfs: Some(true),
-                tmpfs: Some(tmpfs),
-                mounts: Some(vec![bollard::models::Mount {
-                    typ: Some(bollard::models::MountTypeEnum::VOLUME),
-                    source: Some(home.to_owned()),
-                    target: Some(LEARNER_HOME.to_owned()),
-                    volume_options: Some(bollard::models::MountVolumeOptions {
-                        no_copy: Some(true),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }]),
-                init: Some(true),
-                log_config: Some(HostConfigLogConfig {
-                    typ: Some("json-file".to_owned()),
-                    config: Some(HashMap::from([
-                        ("max-size".to_owned(), "1m".to_owned()),
-                        ("max-file".to_owned(), "1".to_owned()),
-                    ])),
-                }),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::NO),
-                    maximum_retry_count: None,
-                }),
-                network_mode: Some(network_name(learner)),
-                // The learner's own scoped engine, and nothing else of the host.
-                binds: Some(vec![format!("{}:{DOCKER_SOCKET}", socket.display())]),
-                // Port forwarders run as the learner; `-p 80:80` must still work.
-                sysctls: Some(HashMap::from([(
-                    "net.ipv4.ip_unprivileged_port_start".to_owned(),
-                    "0".to_owned(),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
+        let labels =
+            names::Names::new(learner.as_str(), &self.instance).labels_with_role(ROLE_WORKSTATION);
+        let mut host = json!({
+            "Privileged": false,
+            // A non-root login shell needs no capability at all.
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges"],
+            "Memory": self.limits.memory_bytes,
+            "MemorySwap": self.limits.memory_bytes,
+            "PidsLimit": self.limits.pids,
+            "NanoCpus": self.limits.nano_cpus,
+            "ReadonlyRootfs": true,
+            "Tmpfs": {"/tmp": format!("rw,nosuid,nodev,size={disk}m,mode=1777")},
+            "Mounts": [{
+                "Type": "volume", "Source": home, "Target": LEARNER_HOME,
+                "VolumeOptions": {"NoCopy": true},
+            }],
+            "Init": true,
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "NetworkMode": network,
+            // The learner's own scoped engine, and nothing else of the host.
+            "Binds": [format!("{}:{DOCKER_SOCKET}", scope.socket().display())],
+            // Port forwarders run as the learner; `-p 80:80` must still work.
+            "Sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
+        });
+        if let Some(parent) = self.engine.budget_parent(learner.as_str()) {
+            host["CgroupParent"] = parent.into();
         }
+        json!({
+            "Image": self.image,
+            "Hostname": HOSTNAME,
+            "User": LEARNER_USER,
+            "WorkingDir": LEARNER_HOME,
+            "Env": shell_env(),
+            "Cmd": ["sleep", "infinity"],
+            "Labels": labels,
+            "HostConfig": host,
+        })
     }
 
+    /// Creates the workstation; one left by an earlier attempt of this learner is removed
+    /// first, so a retry always starts clean.
     async fn create_container(
         &self,
         learner: &LearnerId,
-        socket: &std::path::Path,
+        scope: &Scope,
+        network: &str,
     ) -> Result<String, SandboxError> {
-        let options = CreateContainerOptions {
-            name: Some(workstation_name(learner)),
-            ..Default::default()
-        };
         let home = self.ensure_home(learner).await?;
-        let body = self.container_body(learner, socket, &home);
-        match self
-            .docker
-            .create_container(Some(options.clone()), body.clone())
-            .await
-        {
-            Ok(created) => Ok(created.id),
-            // A workstation of this learner from a moment ago is still being removed.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                self.force_remove(&workstation_name(learner)).await?;
-                Ok(self.docker.create_container(Some(options), body).await?.id)
+        let body = self.container_body(learner, scope, network, &home);
+        let name = names::workstation(learner.as_str());
+        let path = path_with_query("/containers/create", &[("name", &name)]);
+        for _ in 0..2 {
+            let (status, answer) = self.upstream.call(Method::POST, &path, Some(&body)).await?;
+            match status {
+                s if s.is_success() => {
+                    return Ok(answer["Id"].as_str().unwrap_or_default().to_owned());
+                }
+                StatusCode::CONFLICT => force_remove(&self.upstream, &name).await?,
+                StatusCode::NOT_FOUND if engine_said(status, &answer).contains("image") => {
+                    return Err(SandboxError::ImageMissing {
+                        image: self.image.clone(),
+                    });
+                }
+                _ => return Err(SandboxError::EngineRefused(engine_said(status, &answer))),
             }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                message,
-            }) if message.contains("image") => Err(SandboxError::ImageMissing {
-                image: self.image.clone(),
-            }),
-            Err(error) => Err(error.into()),
         }
-    }
-
-    async fn force_remove(&self, container: &str) -> Result<(), SandboxError> {
-        force_remove(&self.docker, container).await
+        Err(SandboxError::EngineRefused(format!(
+            "the workstation {name} could not be replaced"
+        )))
     }
 }
 
 /// Removes a container and its unnamed volumes; one that is gone already is fine.
-async fn force_remove(docker: &Docker, container: &str) -> Result<(), SandboxError> {
-    let options = RemoveContainerOptions {
-        force: true,
-        v: true,
-        ..Default::default()
-    };
-    gone_is_fine(docker.remove_container(container, Some(options)).await)
-}
-
-/// The result of a removal, where "no such object" counts as done.
-fn gone_is_fine(result: Result<(), bollard::errors::Error>) -> Result<(), SandboxError> {
-    match result {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+async fn force_remove(upstream: &Upstream, container: &str) -> Result<(), SandboxError> {
+    Ok(upstream
+        .remove(&format!("/containers/{container}?force=1&v=1"))
+        .await?)
 }
 
 /// Pulls one lesson image, logging its progress; a failed pull of an image already on this
 /// machine is fine (an offline classroom), one that is missing is worth a warning.
-async fn prefetch_one(docker: &Docker, image: &str) {
-    use futures_util::StreamExt;
-    let (name, tag) = crate::engine::images::split_tag(image);
+async fn prefetch_one(upstream: &Upstream, image: &str) {
+    let (name, tag) = crate::engine::images::reference::split_tag(image);
     tracing::info!(image, "pulling a lesson image");
-    let options = bollard::query_parameters::CreateImageOptions {
-        from_image: Some(name.to_owned()),
-        tag: Some(tag.to_owned()),
-        ..Default::default()
-    };
-    let mut progress = docker.create_image(Some(options), None, None);
-    let mut last_status = String::new();
+    let path = path_with_query("/images/create", &[("fromImage", name), ("tag", tag)]);
+    let request = hyper::Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .body(crate::engine::wire::empty());
     let mut failure = None;
-    while let Some(item) = progress.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(status) = info.status
-                    && status != last_status
-                    && info.id.is_none()
-                {
-                    tracing::info!(image, %status, "pull");
-                    last_status = status;
+    match request {
+        Ok(request) => match upstream.send(request).await {
+            Ok(response) if response.status().is_success() => {
+                let bytes = read_limited(response.into_body(), 8 << 20)
+                    .await
+                    .unwrap_or_default();
+                for line in bytes.split(|b| *b == b'\n') {
+                    if let Ok(value) = serde_json::from_slice::<Value>(line)
+                        && let Some(error) = value["error"].as_str()
+                    {
+                        failure = Some(error.to_owned());
+                    }
                 }
             }
-            Err(error) => {
-                failure = Some(error.to_string());
-                break;
-            }
-        }
+            Ok(response) => failure = Some(format!("the engine answered {}", response.status())),
+            Err(refusal) => failure = Some(refusal.message),
+        },
+        Err(error) => failure = Some(error.to_string()),
     }
-    let present = docker.inspect_image(image).await.is_ok();
+    let present = upstream
+        .call(Method::GET, &format!("/images/{image}/json"), None)
+        .await
+        .is_ok_and(|(status, _)| status.is_success());
     match (failure, present) {
         (None, _) => tracing::info!(image, "lesson image ready"),
         (Some(error), true) => {
@@ -376,15 +313,14 @@ async fn prefetch_one(docker: &Docker, image: &str) {
 }
 
 /// A process in the workstation as the learner, in their home, never privileged.
-fn learner_exec(cmd: Vec<String>) -> ExecConfig {
-    ExecConfig {
-        cmd: Some(cmd),
-        env: Some(shell_env()),
-        user: Some(LEARNER_USER.to_owned()),
-        working_dir: Some(LEARNER_HOME.to_owned()),
-        privileged: Some(false),
-        ..Default::default()
-    }
+fn learner_exec(cmd: &[&str]) -> Value {
+    json!({
+        "Cmd": cmd,
+        "Env": shell_env(),
+        "User": LEARNER_USER,
+        "WorkingDir": LEARNER_HOME,
+        "Privileged": false,
+    })
 }
 
 fn shell_env() -> Vec<String> {
@@ -406,129 +342,117 @@ impl Backend for DockerBackend {
     }
 
     async fn ping(&self) -> Result<(), SandboxError> {
-        self.docker.ping().await?;
-        Ok(())
+        let (status, _) = self.upstream.call(Method::GET, "/_ping", None).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(SandboxError::Engine(format!("_ping answered {status}")))
+        }
     }
 
     async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
-        self.ensure_network(learner).await?;
         let scope = Scope::start(self.engine.clone(), learner.as_str()).map_err(|e| {
             SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
         })?;
-        let id = match self.create_container(learner, scope.socket()).await {
-            Ok(id) => id,
-            Err(error) => {
-                scope.remove_everything().await;
-                let home = crate::engine::home::volume_name(learner.as_str());
-                let _ = self
-                    .docker
-                    .remove_volume(
-                        &home,
-                        None::<bollard::query_parameters::RemoveVolumeOptions>,
-                    )
-                    .await;
-                return Err(error);
-            }
-        };
-        scope.set_workstation(&id);
         let workstation = DockerWorkstation {
-            docker: self.docker.clone(),
-            endpoint: self.endpoint.clone(),
-            id,
-            network: network_name(learner),
-            home: crate::engine::home::volume_name(learner.as_str()),
-            scope,
+            upstream: self.upstream.clone(),
+            id: String::new(),
+            home: names::home_volume(learner.as_str()),
+            scope: scope.clone(),
         };
-        if let Err(error) = self
-            .docker
-            .start_container(
-                &workstation.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-        {
-            let _ = workstation.remove().await;
-            return Err(error.into());
+        let created = async {
+            let network = crate::engine::networks::create_default(&scope).await?;
+            let id = self.create_container(learner, &scope, &network).await?;
+            self.upstream
+                .ok(Method::POST, &format!("/containers/{id}/start"), None)
+                .await?;
+            Ok::<_, SandboxError>(id)
         }
-        Ok(Box::new(workstation))
+        .await;
+        match created {
+            Ok(id) => {
+                scope.set_workstation(&id);
+                Ok(Box::new(DockerWorkstation { id, ..workstation }))
+            }
+            Err(error) => {
+                let name = names::workstation(learner.as_str());
+                let _ = force_remove(&self.upstream, &name).await;
+                let _ = workstation.remove().await;
+                Err(error)
+            }
+        }
     }
 
     fn prefetch(&self, images: Vec<String>) {
-        let docker = self.docker.clone();
+        let upstream = self.upstream.clone();
         tokio::spawn(async move {
             for image in images {
-                prefetch_one(&docker, &image).await;
+                prefetch_one(&upstream, &image).await;
             }
         });
     }
 
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
-        let containers = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(self.instance_filter()),
-                ..Default::default()
-            }))
-            .await?;
+        let filters = self.instance_filter();
+        let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
+        let upstream = &self.upstream;
         let mut removed = 0;
-        for container in containers {
-            if let Some(id) = container.id {
-                self.force_remove(&id).await?;
+        let containers = upstream
+            .ok(Method::GET, &list("/containers/json"), None)
+            .await?;
+        let mut learners = std::collections::HashSet::new();
+        for container in containers.as_array().into_iter().flatten() {
+            if let Some(owner) = container["Labels"][names::LABEL_OWNER].as_str() {
+                learners.insert(owner.to_owned());
+            }
+            if let Some(id) = container["Id"].as_str() {
+                force_remove(upstream, id).await?;
                 removed += 1;
             }
         }
-        let networks = self
-            .docker
-            .list_networks(Some(ListNetworksOptions {
-                filters: Some(self.instance_filter()),
-            }))
-            .await?;
-        for network in networks {
-            if let Some(id) = network.id {
-                self.docker.remove_network(&id).await?;
+        let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
+        for network in networks.as_array().into_iter().flatten() {
+            if let Some(owner) = network["Labels"][names::LABEL_OWNER].as_str() {
+                learners.insert(owner.to_owned());
+            }
+            if let Some(id) = network["Id"].as_str() {
+                upstream.remove(&format!("/networks/{id}")).await?;
                 removed += 1;
             }
         }
-        let volumes = self
-            .docker
-            .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
-                filters: Some(self.instance_filter()),
-            }))
-            .await?;
-        for volume in volumes.volumes.unwrap_or_default() {
-            self.docker
-                .remove_volume(
-                    &volume.name,
-                    Some(bollard::query_parameters::RemoveVolumeOptions { force: true }),
-                )
-                .await?;
-            removed += 1;
-        }
-        let images = self
-            .docker
-            .list_images(Some(bollard::query_parameters::ListImagesOptions {
-                filters: Some(self.instance_filter()),
-                ..Default::default()
-            }))
-            .await?;
-        for image in images {
-            let options = bollard::query_parameters::RemoveImageOptions {
-                force: true,
-                ..Default::default()
-            };
-            if self
-                .docker
-                .remove_image(&image.id, Some(options), None)
-                .await
-                .is_ok()
-            {
+        let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
+        for volume in volumes["Volumes"].as_array().into_iter().flatten() {
+            if let Some(name) = volume["Name"].as_str() {
+                upstream.remove(&format!("/volumes/{name}?force=1")).await?;
                 removed += 1;
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&self.engine.sockets) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path());
+        // Images: the tags of the learners found above, then what they built.
+        let images = upstream.ok(Method::GET, "/images/json", None).await?;
+        for image in images.as_array().into_iter().flatten() {
+            for tag in image["RepoTags"].as_array().into_iter().flatten() {
+                let Some(tag) = tag.as_str() else { continue };
+                let owner = tag
+                    .strip_prefix("berth-")
+                    .and_then(|rest| rest.split_once('/'))
+                    .map(|(owner, _)| owner);
+                if owner.is_some_and(|o| learners.contains(o)) {
+                    let _ = upstream.remove(&format!("/images/{tag}")).await;
+                    removed += 1;
+                }
+            }
+        }
+        let labelled = std::collections::BTreeMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
+        )]);
+        crate::engine::images::remove_labelled(upstream, &labelled).await?;
+        for dir in [&self.engine.sockets, &self.engine.scratch] {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let _ = std::fs::remove_dir_all(entry.path())
+                        .or_else(|_| std::fs::remove_file(entry.path()));
+                }
             }
         }
         Ok(removed)
@@ -536,13 +460,41 @@ impl Backend for DockerBackend {
 }
 
 pub struct DockerWorkstation {
-    docker: Docker,
-    endpoint: Endpoint,
+    upstream: Upstream,
     id: String,
-    network: String,
     /// The learner's home volume.
     home: String,
     scope: Arc<Scope>,
+}
+
+/// Reads a multiplexed exec stream (no TTY): stdout, up to `limit` bytes.
+async fn stdout_of(mut body: hyper::body::Incoming, limit: usize) -> Result<Vec<u8>, SandboxError> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut stdout = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        // Frames: [stream, 0, 0, 0, size (4 bytes, big-endian)] then the payload.
+        while pending.len() >= 8 {
+            let size =
+                u32::from_be_bytes([pending[4], pending[5], pending[6], pending[7]]) as usize;
+            if pending.len() < 8 + size {
+                break;
+            }
+            if pending[0] == 1 && stdout.len() < limit {
+                let room = limit - stdout.len();
+                stdout.extend_from_slice(&pending[8..8 + size.min(room)]);
+            }
+            pending.drain(..8 + size);
+        }
+        if pending.len() > 1 << 20 {
+            pending.clear();
+        }
+    }
+    Ok(stdout)
 }
 
 #[async_trait]
@@ -555,95 +507,92 @@ impl Workstation for DockerWorkstation {
         Some(self.scope.clone())
     }
 
-    async fn run(
-        &self,
-        command: &str,
-        timeout: std::time::Duration,
-    ) -> Result<(i64, String), SandboxError> {
-        use futures_util::StreamExt;
+    async fn run(&self, command: &str, timeout: Duration) -> Result<(i64, String), SandboxError> {
+        let mut body = learner_exec(&["bash", "-c", command]);
+        body["AttachStdout"] = true.into();
+        body["AttachStderr"] = false.into();
         let exec = self
-            .docker
-            .create_exec(
-                &self.id,
-                ExecConfig {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(false),
-                    ..learner_exec(vec!["bash".to_owned(), "-c".to_owned(), command.to_owned()])
-                },
+            .upstream
+            .ok(
+                Method::POST,
+                &format!("/containers/{}/exec", self.id),
+                Some(&body),
             )
-            .await?
-            .id;
+            .await?;
+        let exec = exec["Id"].as_str().unwrap_or_default().to_owned();
         let collect = async {
-            let mut stdout = Vec::new();
-            if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-                self.docker.start_exec(&exec, None).await?
-            {
-                while let Some(chunk) = output.next().await {
-                    if let bollard::container::LogOutput::StdOut { message } = chunk?
-                        && stdout.len() < super::MAX_RUN_OUTPUT
-                    {
-                        stdout.extend_from_slice(&message);
-                    }
-                }
+            let request = hyper::Request::builder()
+                .method(Method::POST)
+                .uri(format!("/exec/{exec}/start"))
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(crate::engine::wire::full(r#"{"Detach":false,"Tty":false}"#))
+                .map_err(|e| SandboxError::Engine(e.to_string()))?;
+            let response = self.upstream.send(request).await?;
+            if !response.status().is_success() {
+                return Err(SandboxError::Shell(format!(
+                    "the engine answered {}",
+                    response.status()
+                )));
             }
-            Ok::<_, bollard::errors::Error>(stdout)
+            stdout_of(response.into_body(), super::MAX_RUN_OUTPUT).await
         };
         let stdout = tokio::time::timeout(timeout, collect)
             .await
             .map_err(|_| SandboxError::Shell("timeout".to_owned()))??;
-        let code = self
-            .docker
-            .inspect_exec(&exec)
-            .await?
-            .exit_code
-            .unwrap_or(-1);
+        let inspect = self
+            .upstream
+            .ok(Method::GET, &format!("/exec/{exec}/json"), None)
+            .await?;
+        let code = inspect["ExitCode"].as_i64().unwrap_or(-1);
         Ok((code, String::from_utf8_lossy(&stdout).into_owned()))
     }
 
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError> {
         // Marks every process of this shell, so closing the tab can end them all.
         let mark = format!("{SHELL_MARK}={:016x}", rand::random::<u64>());
-        let mut config = learner_exec(vec!["bash".to_owned(), "-l".to_owned()]);
-        config.env.get_or_insert_with(Vec::new).push(mark.clone());
+        let mut body = learner_exec(&["bash", "-l"]);
+        if let Some(env) = body["Env"].as_array_mut() {
+            env.push(mark.clone().into());
+        }
+        for key in ["AttachStdin", "AttachStdout", "AttachStderr", "Tty"] {
+            body[key] = true.into();
+        }
+        body["ConsoleSize"] = json!([size.rows, size.cols]);
         let exec = self
-            .docker
-            .create_exec(
-                &self.id,
-                ExecConfig {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    ..config
-                },
+            .upstream
+            .ok(
+                Method::POST,
+                &format!("/containers/{}/exec", self.id),
+                Some(&body),
             )
-            .await?
-            .id;
-        let version = self.docker.client_version();
-        let path = format!(
-            "/v{}.{}/exec/{exec}/start",
-            version.major_version, version.minor_version
-        );
-        let (early, stream) = self.endpoint.hijack(&path).await?;
+            .await?;
+        let exec = exec["Id"].as_str().unwrap_or_default().to_owned();
+        let stream = self
+            .upstream
+            .upgrade(
+                &format!("/exec/{exec}/start"),
+                &json!({"Detach": false, "Tty": true, "ConsoleSize": [size.rows, size.cols]}),
+            )
+            .await
+            .map_err(|refusal| SandboxError::Shell(refusal.message))?;
         let (reader, writer) = tokio::io::split(stream);
         let (input_tx, input_rx) = mpsc::channel(SHELL_CHANNEL_CHUNKS);
         let (events_tx, events_rx) = mpsc::channel(SHELL_CHANNEL_CHUNKS);
         tokio::spawn(pump_output(
             reader,
-            early,
             events_tx,
-            self.docker.clone(),
+            self.upstream.clone(),
             exec.clone(),
         ));
         let hang_up = HangUp {
-            docker: self.docker.clone(),
+            upstream: self.upstream.clone(),
             workstation: self.id.clone(),
             mark,
         };
         tokio::spawn(pump_input(
             writer,
             input_rx,
-            self.docker.clone(),
+            self.upstream.clone(),
             exec,
             hang_up,
         ));
@@ -660,10 +609,16 @@ impl Workstation for DockerWorkstation {
     async fn remove(&self) -> Result<(), SandboxError> {
         // The learner's containers first: they hold the network the workstation is on.
         self.scope.remove_everything().await;
-        force_remove(&self.docker, &self.id).await?;
-        let options = bollard::query_parameters::RemoveVolumeOptions { force: true };
-        gone_is_fine(self.docker.remove_volume(&self.home, Some(options)).await)?;
-        gone_is_fine(self.docker.remove_network(&self.network).await)
+        if !self.id.is_empty() {
+            force_remove(&self.upstream, &self.id).await?;
+        }
+        self.upstream
+            .remove(&format!("/volumes/{}?force=1", self.home))
+            .await?;
+        if let Ok(network) = crate::engine::scope::network(&self.scope, "bridge").await {
+            crate::engine::networks::delete(&self.scope, &network.id).await?;
+        }
+        Ok(())
     }
 }
 
@@ -671,14 +626,10 @@ impl Workstation for DockerWorkstation {
 /// that prints without end waits for the browser instead of filling berth's memory.
 async fn pump_output(
     mut reader: impl AsyncRead + Unpin,
-    early: Bytes,
     events: mpsc::Sender<ShellEvent>,
-    docker: Docker,
+    upstream: Upstream,
     exec: String,
 ) {
-    if !early.is_empty() && events.send(ShellEvent::Output(early)).await.is_err() {
-        return;
-    }
     let mut buffer = vec![0u8; READ_CHUNK];
     loop {
         match reader.read(&mut buffer).await {
@@ -691,23 +642,21 @@ async fn pump_output(
             }
         }
     }
-    let code = docker
-        .inspect_exec(&exec)
+    let code = upstream
+        .ok(Method::GET, &format!("/exec/{exec}/json"), None)
         .await
         .ok()
-        .and_then(|inspect| inspect.exit_code);
+        .and_then(|inspect| inspect["ExitCode"].as_i64());
     let _ = events.send(ShellEvent::Exit(code)).await;
 }
 
-/// Writes keystrokes to the shell and passes resizes to the exec. When the tab goes away the
-/// channel closes, stdin closes, and the shell sees end of input.
 /// The environment variable that marks the processes of one terminal tab.
 const SHELL_MARK: &str = "BERTH_SHELL";
 
 /// Ends the processes of a tab's shell. The engine keeps a tty exec running when its input
 /// closes, so without this a closed tab would leave its shell (and whatever it started) behind.
 struct HangUp {
-    docker: Docker,
+    upstream: Upstream,
     workstation: String,
     mark: String,
 }
@@ -718,35 +667,39 @@ impl HangUp {
         let script = r#"for p in /proc/[0-9]*; do
   if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "$1"; then kill -HUP "${p#/proc/}" 2>/dev/null; fi
 done"#;
-        let command = ["sh", "-c", script, "sh", &self.mark].map(str::to_owned);
-        let created = self
-            .docker
-            .create_exec(&self.workstation, learner_exec(command.to_vec()))
-            .await;
-        let started = match created {
-            Ok(exec) => {
-                let options = bollard::exec::StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                };
-                self.docker
-                    .start_exec(&exec.id, Some(options))
-                    .await
-                    .map(drop)
-            }
-            Err(error) => Err(error),
-        };
+        let body = learner_exec(&["sh", "-c", script, "sh", &self.mark]);
+        let started = async {
+            let exec = self
+                .upstream
+                .ok(
+                    Method::POST,
+                    &format!("/containers/{}/exec", self.workstation),
+                    Some(&body),
+                )
+                .await?;
+            let id = exec["Id"].as_str().unwrap_or_default();
+            self.upstream
+                .ok(
+                    Method::POST,
+                    &format!("/exec/{id}/start"),
+                    Some(&json!({"Detach": true})),
+                )
+                .await
+        }
+        .await;
         if let Err(error) = started {
             // The workstation is usually gone already when a whole sandbox ends.
-            tracing::debug!(%error, "could not hang up on a closed tab's shell");
+            tracing::debug!(error = %error.message, "could not hang up on a closed tab's shell");
         }
     }
 }
 
+/// Writes keystrokes to the shell and passes resizes to the exec. When the tab goes away the
+/// channel closes, stdin closes, and the shell sees end of input.
 async fn pump_input(
     mut writer: impl AsyncWrite + Unpin,
     mut input: mpsc::Receiver<ShellInput>,
-    docker: Docker,
+    upstream: Upstream,
     exec: String,
     hang_up: HangUp,
 ) {
@@ -758,87 +711,16 @@ async fn pump_input(
                 }
             }
             ShellInput::Resize(size) => {
-                let options = bollard::query_parameters::ResizeExecOptions {
-                    h: i32::from(size.rows),
-                    w: i32::from(size.cols),
-                };
-                if let Err(error) = docker.resize_exec(&exec, options).await {
-                    tracing::debug!(%error, "resize failed");
+                let path = path_with_query(
+                    &format!("/exec/{exec}/resize"),
+                    &[("h", &size.rows.to_string()), ("w", &size.cols.to_string())],
+                );
+                if let Err(error) = upstream.ok(Method::POST, &path, None).await {
+                    tracing::debug!(error = %error.message, "resize failed");
                 }
             }
         }
     }
     let _ = writer.shutdown().await;
     hang_up.run().await;
-}
-
-/// Where the Docker engine listens, for the connections berth hijacks itself.
-#[derive(Debug, Clone)]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-pub trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
-
-impl Endpoint {
-    /// The same place bollard's local defaults connect to.
-    pub fn from_env() -> Endpoint {
-        match std::env::var("DOCKER_HOST") {
-            Ok(host) if host.starts_with("tcp://") => {
-                Endpoint::Tcp(host.trim_start_matches("tcp://").to_owned())
-            }
-            Ok(host) if host.starts_with("unix://") => {
-                Endpoint::Unix(PathBuf::from(host.trim_start_matches("unix://")))
-            }
-            _ => Endpoint::Unix(PathBuf::from("/var/run/docker.sock")),
-        }
-    }
-
-    pub async fn connect(&self) -> std::io::Result<Box<dyn Duplex>> {
-        Ok(match self {
-            Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-            Endpoint::Tcp(address) => Box::new(tokio::net::TcpStream::connect(address).await?),
-        })
-    }
-
-    /// Starts an exec over a fresh connection and returns the raw stream after the upgrade,
-    /// with any bytes that arrived together with the response head.
-    async fn hijack(&self, path: &str) -> Result<(Bytes, Box<dyn Duplex>), SandboxError> {
-        let engine = |e: std::io::Error| SandboxError::Engine(e.to_string());
-        let mut stream = self.connect().await.map_err(engine)?;
-        let body = r#"{"Detach":false,"Tty":true}"#;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n\
-             Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.map_err(engine)?;
-        let mut head = Vec::with_capacity(1024);
-        let mut buffer = [0u8; 1024];
-        let end = loop {
-            let n = stream.read(&mut buffer).await.map_err(engine)?;
-            if n == 0 {
-                return Err(SandboxError::Engine(
-                    "the engine closed the exec connection".to_owned(),
-                ));
-            }
-            head.extend_from_slice(&buffer[..n]);
-            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            if head.len() > MAX_RESPONSE_HEAD {
-                return Err(SandboxError::Engine("oversized exec response".to_owned()));
-            }
-        };
-        let status_line = String::from_utf8_lossy(&head[..end]);
-        let status_line = status_line.lines().next().unwrap_or_default();
-        let upgraded = status_line.contains(" 101 ") || status_line.contains(" 200 ");
-        if !upgraded {
-            let detail = String::from_utf8_lossy(&head[end..]).trim().to_owned();
-            return Err(SandboxError::Shell(format!("{status_line} {detail}")));
-        }
-        Ok((Bytes::copy_from_slice(&head[end..]), stream))
-    }
 }

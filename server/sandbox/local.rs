@@ -52,7 +52,7 @@ impl Backend for LocalBackend {
                 let scope = Scope::start(settings.clone(), learner.as_str()).map_err(|e| {
                     SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
                 })?;
-                scope.ensure_bridge().await;
+                crate::engine::networks::create_default(&scope).await?;
                 Some(scope)
             }
             None => None,
@@ -237,7 +237,9 @@ impl Workstation for LocalWorkstation {
         }
         if let Some(scope) = &self.scope {
             scope.remove_everything().await;
-            scope.remove_bridge().await;
+            if let Ok(network) = crate::engine::scope::network(scope, "bridge").await {
+                crate::engine::networks::delete(scope, &network.id).await?;
+            }
         }
         Ok(())
     }

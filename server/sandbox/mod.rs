@@ -74,6 +74,10 @@ pub enum SandboxError {
     ImageMissing { image: String },
     #[error("the Docker engine is not answering: {0}")]
     Engine(String),
+    #[error("the Docker engine refused: {0}")]
+    EngineRefused(String),
+    #[error("berth is full: no network addresses are left. Try again in a minute.")]
+    NoAddresses,
     #[error(
         "the local sandbox runs shells on this machine, so berth only allows it on a loopback address (listening on {0}); use --sandbox docker or --listen 127.0.0.1:8080"
     )]
@@ -84,12 +88,6 @@ pub enum SandboxError {
     Ended,
     #[error("cannot start a shell: {0}")]
     Shell(String),
-}
-
-impl From<bollard::errors::Error> for SandboxError {
-    fn from(error: bollard::errors::Error) -> Self {
-        SandboxError::Engine(error.to_string())
-    }
 }
 
 /// Makes and removes workstations.
@@ -454,7 +452,7 @@ pub async fn backend_for(
         if !config.listen.ip().is_loopback() {
             return Err(SandboxError::LocalNotOnLoopback(config.listen));
         }
-        let endpoint = docker::Endpoint::from_env();
+        let endpoint = crate::engine::wire::Endpoint::from_env();
         let engine = match endpoint.connect().await {
             Ok(_) => Some(docker::engine_settings(
                 config,

@@ -463,3 +463,21 @@ impl Sandboxed {
         String::from_utf8_lossy(&response).into_owned()
     }
 }
+
+/// Polls `check` until it gives `Some`, or `limit` has passed (`None`).
+pub async fn wait_until<T, F, Fut>(limit: std::time::Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,14 +1,19 @@
-//! Request bodies rebuilt from an allowlist: what a learner may ask for is copied under the
-//! engine's own spelling of each key, what is dangerous is refused with the flag's name, and
-//! berth's own settings (names, labels, network, limits, hardening) are forced on top.
+//! A container create body rebuilt from an allowlist: what a learner may ask for is copied
+//! under the engine's own spelling of each key, what is dangerous is refused with the flag's
+//! name, and berth's own settings (labels, limits, hardening) are forced on top.
 //!
-//! These functions are pure: no engine lookups, so they can be fuzzed (see `fuzz/`).
+//! Every reference in the body (the image, linked containers, `--volumes-from`, the network,
+//! named volumes) comes out in the [`CreatePlan`] as the learner wrote it, for
+//! [`super::create`] to resolve in the learner's view. This function is pure: no engine
+//! lookups, so it can be fuzzed (see `fuzz/`).
 
 use serde_json::{Map, Value, json};
 
-use super::home::{HOME, HomeBind};
-use super::json::{self, get, is_unset};
-use super::names::{Names, valid_name};
+use super::super::names::{CONTAINER_LABELS, LABEL_BINDS, valid_name};
+use super::super::refusal::Refusal;
+use super::super::settings::Policy;
+use super::super::wire::json::{self, get, is_unset};
+use super::home::{self, HOME, HomeBind};
 
 /// Capabilities a learner's container keeps. Common images (nginx, mysql, redis) start as root,
 /// change owners and drop to their own user; nothing here reaches beyond the container.
@@ -23,62 +28,6 @@ pub const LEARNER_CAPS: &[&str] = &[
     "NET_BIND_SERVICE",
 ];
 
-/// The caps of one learner's containers (from DESIGN.md's limits).
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub memory_bytes: i64,
-    pub nano_cpus: i64,
-    pub pids: i64,
-    pub max_restarts: i64,
-    pub allow_egress: bool,
-}
-
-/// DESIGN.md's default limits of a learner's container: 512 MiB, 1 CPU, 256 processes.
-impl Default for Policy {
-    fn default() -> Policy {
-        Policy {
-            memory_bytes: 512 << 20,
-            nano_cpus: 1_000_000_000,
-            pids: 256,
-            max_restarts: 3,
-            allow_egress: false,
-        }
-    }
-}
-
-/// A refused request, with the message the docker CLI prints after "Error response from daemon:".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u16,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn forbidden(message: impl Into<String>) -> Refusal {
-        Refusal {
-            status: 403,
-            message: format!("berth: {}", message.into()),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Refusal {
-        Refusal {
-            status: 400,
-            message: message.into(),
-        }
-    }
-
-    pub fn not_available(what: &str) -> Refusal {
-        Refusal::forbidden(format!("{what} is not available in this sandbox"))
-    }
-}
-
-impl From<json::JsonError> for Refusal {
-    fn from(error: json::JsonError) -> Refusal {
-        Refusal::bad_request(error.to_string())
-    }
-}
-
 /// A published port as the learner asked for it (`-p 8080:80`); host 0 means "pick one".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortMap {
@@ -87,7 +36,29 @@ pub struct PortMap {
     pub proto: String,
 }
 
-/// A container create body ready for the engine, but for the image, which needs a lookup.
+/// Which network the container joins, as the learner named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkChoice {
+    /// `--network none`.
+    None,
+    /// The learner's network of this name (`bridge` and the default are their own bridge).
+    Named(String),
+    /// `--network container:NAME`: another container of the learner.
+    Container(String),
+}
+
+/// `-v name:/path` or `--mount type=volume`: a volume the learner names, or an anonymous one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// The learner's name for it; `None` for an anonymous volume.
+    pub name: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    /// `nocopy`: the volume is not filled from the image.
+    pub no_copy: bool,
+}
+
+/// A container create body ready for the engine, but for the references it holds.
 #[derive(Debug, Clone)]
 pub struct CreatePlan {
     pub body: Map<String, Value>,
@@ -97,10 +68,18 @@ pub struct CreatePlan {
     pub image: String,
     pub publish: Vec<PortMap>,
     pub publish_all: bool,
-    /// Engine names of the named volumes it mounts (made with berth's labels first).
-    pub volumes: Vec<String>,
+    pub network: NetworkChoice,
+    /// Aliases on the network, the container's own name first.
+    pub aliases: Vec<String>,
+    /// `--link target:alias`, the target as written.
+    pub links: Vec<(String, String)>,
+    /// `--volumes-from target[:ro|rw]`, the target as written.
+    pub volumes_from: Vec<(String, Option<String>)>,
+    pub volumes: Vec<VolumeMount>,
     /// Folders of the learner's home it mounts (links written into it before it starts).
     pub home: Vec<HomeBind>,
+    /// Targets of tmpfs mounts (nothing else may mount there).
+    pub tmpfs_targets: Vec<String>,
 }
 
 const CONFIG_FIELDS: &[&str] = &[
@@ -118,7 +97,6 @@ const CONFIG_FIELDS: &[&str] = &[
     "Cmd",
     "Healthcheck",
     "ArgsEscaped",
-    "Volumes",
     "WorkingDir",
     "Entrypoint",
     "NetworkDisabled",
@@ -136,11 +114,8 @@ const HOST_FIELDS: &[&str] = &[
     "Dns",
     "DnsOptions",
     "DnsSearch",
-    "CpuShares",
     "ConsoleSize",
     "GroupAdd",
-    "OomScoreAdj",
-    "Tmpfs",
 ];
 
 /// HostConfig fields refused when set, with the flag a learner would have typed.
@@ -188,25 +163,24 @@ const MASKING_FIELDS: &[(&str, &str)] = &[
     ("ReadonlyPaths", "changing read-only paths"),
 ];
 
+fn invalid_name(name: &str) -> Refusal {
+    Refusal::bad_request(format!(
+        "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+    ))
+}
+
 /// Rebuilds a `POST /containers/create` body. `name` is the `?name=` the learner gave.
-pub fn create(
-    raw: &[u8],
-    name: Option<&str>,
-    names: &Names,
-    policy: &Policy,
-) -> Result<CreatePlan, Refusal> {
+pub fn create(raw: &[u8], name: Option<&str>, policy: &Policy) -> Result<CreatePlan, Refusal> {
     let mut input = json::parse_object(raw)?;
     let name = match name {
         Some(name) => {
             let name = name.strip_prefix('/').unwrap_or(name);
             if !valid_name(name) {
-                return Err(Refusal::bad_request(format!(
-                    "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                )));
+                return Err(invalid_name(name));
             }
             name.to_owned()
         }
-        None => super::names::random_name(),
+        None => super::super::names::random_name(),
     };
     let image = match json::take(&mut input, "Image") {
         Some(Value::String(image)) if !image.is_empty() => image,
@@ -220,7 +194,10 @@ pub fn create(
             body.insert((*field).to_owned(), value.clone());
         }
     }
-    body.insert("Labels".into(), Value::Object(labels(&input, names)?));
+    if let Some(healthcheck) = body.get_mut("Healthcheck") {
+        clamp_healthcheck(healthcheck, policy)?;
+    }
+    body.insert("Labels".into(), Value::Object(labels(&input)?));
 
     let empty = Map::new();
     let host = match get(&input, "HostConfig") {
@@ -230,34 +207,27 @@ pub fn create(
     };
     let mut volumes = Vec::new();
     let mut home = Vec::new();
-    let mut out = host_config(host, names, policy, &mut volumes, &mut home)?;
-    if !home.is_empty() {
-        let mut others: Vec<String> = Vec::new();
-        if let Some(Value::Array(binds)) = out.get("Binds") {
-            others.extend(
-                binds
-                    .iter()
-                    .filter_map(|b| b.as_str()?.split(':').nth(1).map(str::to_owned)),
-            );
+    let out = host_config(host, policy, &mut volumes, &mut home)?;
+    // `-v /path` arrives as Config.Volumes: an anonymous volume.
+    if let Some(Value::Object(anonymous)) = get(&input, "Volumes") {
+        for target in anonymous.keys() {
+            volumes.push(VolumeMount {
+                name: None,
+                target: clean_target(target)?,
+                read_only: false,
+                no_copy: false,
+            });
         }
-        if let Some(Value::Array(mounts)) = out.get("Mounts") {
-            others.extend(
-                mounts
-                    .iter()
-                    .filter_map(|m| m["Target"].as_str().map(str::to_owned)),
-            );
-        }
-        if let Some(Value::Object(tmpfs)) = out.get("Tmpfs") {
-            others.extend(tmpfs.keys().cloned());
-        }
-        super::home::check_targets(&mut home, &others)?;
-        if let Some(Value::Array(mounts)) = out.get_mut("Mounts") {
-            mounts.push(super::home::mount(names.learner(), &home));
-        }
-        body["Labels"][super::home::LABEL_BINDS] = super::home::label(&home).into();
     }
-    let network_mode = network_mode(host, names)?;
-    let (publish, publish_all) = if network_mode.starts_with("berth-") {
+    let tmpfs_targets = tmpfs_targets(&out);
+    if !home.is_empty() {
+        let mut others: Vec<String> = volumes.iter().map(|v| v.target.clone()).collect();
+        others.extend(tmpfs_targets.iter().cloned());
+        home::check_targets(&mut home, &others)?;
+        body["Labels"][LABEL_BINDS] = home::label(&home).into();
+    }
+    let network = network_choice(host)?;
+    let (publish, publish_all) = if matches!(network, NetworkChoice::Named(_)) {
         (
             port_bindings(host)?,
             get(host, "PublishAllPorts").is_some_and(|v| !is_unset(v)),
@@ -265,38 +235,82 @@ pub fn create(
     } else {
         (Vec::new(), false)
     };
-    out.insert("NetworkMode".into(), network_mode.clone().into());
-    out.insert("PublishAllPorts".into(), false.into());
-    body.insert("HostConfig".into(), Value::Object(out));
-    if network_mode.starts_with("berth-") {
-        let aliases = aliases(&input, &network_mode, names, &name)?;
-        // On a user-defined network (every learner network is one) links are the endpoint's.
-        let links = out_links(&mut body);
-        let mut endpoint_links = endpoint_links(&input, &network_mode, names)?;
-        endpoint_links.extend(links);
-        body.insert(
-            "NetworkingConfig".into(),
-            json!({"EndpointsConfig": {network_mode: {"Aliases": aliases, "Links": endpoint_links}}}),
-        );
+    if publish.len() > policy.max_ports {
+        return Err(too_many_ports(policy));
     }
+    let mut links = parse_links(get(host, "Links"))?;
+    let mut aliases = vec![name.clone()];
+    if let NetworkChoice::Named(network) = &network {
+        let endpoints = get(&input, "NetworkingConfig")
+            .and_then(Value::as_object)
+            .and_then(|n| get(n, "EndpointsConfig"))
+            .and_then(Value::as_object);
+        for (key, endpoint) in endpoints.into_iter().flatten() {
+            if !same_network(key, network) {
+                continue;
+            }
+            let endpoint = endpoint.as_object();
+            let given = endpoint.and_then(|e| get(e, "Aliases"));
+            for alias in strings(given, "Aliases")? {
+                if !valid_name(alias) {
+                    return Err(Refusal::bad_request(format!("invalid alias {alias:?}")));
+                }
+                if !aliases.iter().any(|a| a == alias) {
+                    aliases.push(alias.to_owned());
+                }
+            }
+            links.extend(parse_links(endpoint.and_then(|e| get(e, "Links")))?);
+        }
+    }
+    let volumes_from = parse_volumes_from(host)?;
+    body.insert("HostConfig".into(), Value::Object(out));
     Ok(CreatePlan {
         body,
         name,
         image,
         publish,
         publish_all,
+        network,
+        aliases,
+        links,
+        volumes_from,
         volumes,
         home,
+        tmpfs_targets,
     })
 }
 
-/// The learner's labels (never `berth.*`) plus berth's own.
-fn labels(input: &Map<String, Value>, names: &Names) -> Result<Map<String, Value>, Refusal> {
-    let mut labels = match get(input, "Labels") {
+pub fn too_many_ports(policy: &Policy) -> Refusal {
+    Refusal::forbidden(format!(
+        "a container may publish at most {} ports in this sandbox",
+        policy.max_ports
+    ))
+}
+
+/// Whether an endpoint's key names the network the learner chose.
+fn same_network(key: &str, network: &str) -> bool {
+    let default = |n: &str| matches!(n, "" | "bridge" | "default");
+    key == network || (default(key) && default(network))
+}
+
+/// The learner's labels, never `berth.*`: berth sets its own on top (see
+/// [`CONTAINER_LABELS`]), so an image's labels cannot stand in for them either.
+fn labels(input: &Map<String, Value>) -> Result<Map<String, Value>, Refusal> {
+    let labels = match get(input, "Labels") {
         Some(Value::Object(labels)) => labels.clone(),
         None | Some(Value::Null) => Map::new(),
         Some(_) => return Err(Refusal::bad_request("Labels must be an object")),
     };
+    check_labels(&labels)?;
+    let mut labels = labels;
+    for key in CONTAINER_LABELS {
+        labels.insert((*key).to_owned(), "".into());
+    }
+    Ok(labels)
+}
+
+/// Labels a learner writes: string values, and none of berth's.
+pub fn check_labels(labels: &Map<String, Value>) -> Result<(), Refusal> {
     if labels
         .keys()
         .any(|k| k.to_ascii_lowercase().starts_with("berth."))
@@ -308,15 +322,36 @@ fn labels(input: &Map<String, Value>, names: &Names) -> Result<Map<String, Value
     if labels.values().any(|v| !v.is_string()) {
         return Err(Refusal::bad_request("label values must be strings"));
     }
-    labels.extend(names.labels());
-    Ok(labels)
+    Ok(())
+}
+
+/// Health checks at most as often as the policy's floor; timeouts no longer than the interval.
+pub fn clamp_healthcheck(healthcheck: &mut Value, policy: &Policy) -> Result<(), Refusal> {
+    let Value::Object(check) = healthcheck else {
+        return Err(Refusal::bad_request("Healthcheck must be an object"));
+    };
+    let floor = policy.healthcheck_floor.as_nanos() as i64;
+    for key in ["Interval", "StartPeriod", "Timeout"] {
+        if let Some(found) = check.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned() {
+            let value = as_i64(check.get(&found))?;
+            check.remove(&found);
+            if value != 0 {
+                check.insert(key.to_owned(), value.into());
+            }
+        }
+    }
+    if let Some(interval) = check.get("Interval").and_then(Value::as_i64)
+        && interval < floor
+    {
+        check.insert("Interval".into(), floor.into());
+    }
+    Ok(())
 }
 
 fn host_config(
     host: &Map<String, Value>,
-    names: &Names,
     policy: &Policy,
-    volumes: &mut Vec<String>,
+    volumes: &mut Vec<VolumeMount>,
     home: &mut Vec<HomeBind>,
 ) -> Result<Map<String, Value>, Refusal> {
     for (field, flag) in DANGEROUS_HOST_FIELDS {
@@ -362,24 +397,44 @@ fn host_config(
             out.insert((*field).to_owned(), value.clone());
         }
     }
+    weights(host, &mut out)?;
     limits(host, policy, &mut out)?;
-    out.insert("Binds".into(), binds(host, names, volumes, home)?.into());
-    out.insert(
-        "Mounts".into(),
-        mounts(host, names, policy, volumes, home)?.into(),
-    );
-    out.insert("Links".into(), links(host, names)?.into());
-    out.insert("VolumesFrom".into(), volumes_from(host, names)?.into());
+    if let Some(tmpfs) = get(host, "Tmpfs").filter(|t| !t.is_null()) {
+        out.insert("Tmpfs".into(), tmpfs_options(tmpfs, policy)?);
+    }
+    binds(host, volumes, home)?;
+    out.insert("Mounts".into(), mounts(host, policy, volumes, home)?.into());
     out.insert("RestartPolicy".into(), restart_policy(host, policy)?);
     out.insert("Privileged".into(), false.into());
     out.insert("CapDrop".into(), json!(["ALL"]));
     out.insert("CapAdd".into(), json!(LEARNER_CAPS));
     out.insert("SecurityOpt".into(), json!(["no-new-privileges"]));
+    out.insert("PublishAllPorts".into(), false.into());
     out.insert(
         "LogConfig".into(),
         json!({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}),
     );
     Ok(out)
+}
+
+/// CPU shares only weigh a learner's containers against each other (each learner has a
+/// budget of their own), and are kept to the engine's usual range; the OOM score may only be
+/// raised: berth's workstation must outlive a learner's containers.
+fn weights(host: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), Refusal> {
+    let shares = as_i64(get(host, "CpuShares"))?;
+    if shares != 0 {
+        out.insert("CpuShares".into(), shares.clamp(2, 1024).into());
+    }
+    let oom = as_i64(get(host, "OomScoreAdj"))?;
+    if oom < 0 {
+        return Err(Refusal::forbidden(
+            "--oom-score-adj below 0 is not available in this sandbox",
+        ));
+    }
+    if oom > 0 {
+        out.insert("OomScoreAdj".into(), oom.min(1000).into());
+    }
+    Ok(())
 }
 
 fn as_i64(value: Option<&Value>) -> Result<i64, Refusal> {
@@ -456,6 +511,77 @@ fn limits(
     Ok(())
 }
 
+/// `--tmpfs /path:opts`: only harmless mount options, never set-id or devices, never larger
+/// than the container's memory (whose budget the pages are charged to).
+fn tmpfs_options(tmpfs: &Value, policy: &Policy) -> Result<Value, Refusal> {
+    let Value::Object(entries) = tmpfs else {
+        return Err(Refusal::bad_request("Tmpfs must be an object"));
+    };
+    let mut out = Map::new();
+    for (target, options) in entries {
+        let target = clean_target(target)?;
+        let options = options.as_str().unwrap_or_default();
+        let mut kept = vec!["nosuid".to_owned(), "nodev".to_owned()];
+        let mut size = policy.memory_bytes;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            let (key, value) = option.split_once('=').unwrap_or((option, ""));
+            match key {
+                "rw" | "ro" | "exec" | "noexec" | "nosuid" | "nodev" => {
+                    if !kept.iter().any(|k| k == key) {
+                        kept.push(key.to_owned());
+                    }
+                }
+                "mode" | "uid" | "gid"
+                    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    kept.push(option.to_owned());
+                }
+                "size" => size = size.min(parse_size(value)?),
+                _ => {
+                    return Err(Refusal::not_available(&format!("the tmpfs option {key}")));
+                }
+            }
+        }
+        kept.push(format!("size={size}"));
+        out.insert(target, kept.join(",").into());
+    }
+    Ok(Value::Object(out))
+}
+
+/// `64m`, `1g`, `4096`: bytes.
+fn parse_size(text: &str) -> Result<i64, Refusal> {
+    let invalid = || Refusal::bad_request(format!("invalid size {text:?}"));
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((lower.as_str(), ""), |at| lower.split_at(at));
+    let number: i64 = digits.parse().map_err(|_| invalid())?;
+    let factor: i64 = match unit.trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(factor).ok_or_else(invalid)
+}
+
+fn tmpfs_targets(out: &Map<String, Value>) -> Vec<String> {
+    let mut targets: Vec<String> = out
+        .get("Tmpfs")
+        .and_then(Value::as_object)
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Some(Value::Array(mounts)) = out.get("Mounts") {
+        targets.extend(
+            mounts
+                .iter()
+                .filter_map(|m| m["Target"].as_str().map(str::to_owned)),
+        );
+    }
+    targets
+}
+
 fn strings<'a>(value: Option<&'a Value>, what: &str) -> Result<Vec<&'a str>, Refusal> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -476,9 +602,28 @@ fn host_path_refusal(source: &str) -> Refusal {
     ))
 }
 
+/// A mount target: absolute, without `..`.
+fn clean_target(target: &str) -> Result<String, Refusal> {
+    if !target.starts_with('/') {
+        return Err(Refusal::bad_request(format!(
+            "invalid mount path {target:?}: it must be absolute"
+        )));
+    }
+    if target.split('/').any(|part| part == "..") {
+        return Err(Refusal::bad_request(format!(
+            "invalid mount path {target:?}: write it without .."
+        )));
+    }
+    let parts: Vec<&str> = target
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    Ok(format!("/{}", parts.join("/")))
+}
+
 /// A bind of `source` when it is a folder of the learner's home; else the host-path refusal.
 fn home_bind(source: &str, target: &str, read_only: bool) -> Result<HomeBind, Refusal> {
-    let folder = super::home::folder_of(source).ok_or_else(|| host_path_refusal(source))?;
+    let folder = home::folder_of(source).ok_or_else(|| host_path_refusal(source))?;
     Ok(HomeBind {
         source: source.trim_end_matches('/').to_owned(),
         folder,
@@ -487,15 +632,12 @@ fn home_bind(source: &str, target: &str, read_only: bool) -> Result<HomeBind, Re
     })
 }
 
-/// `-v name:/path[:ro]`: named volumes, renamed into the learner's scope, and folders of the
-/// learner's home.
+/// `-v name:/path[:ro]` and `-v ~/folder:/path`.
 fn binds(
     host: &Map<String, Value>,
-    names: &Names,
-    volumes: &mut Vec<String>,
+    volumes: &mut Vec<VolumeMount>,
     home: &mut Vec<HomeBind>,
-) -> Result<Vec<String>, Refusal> {
-    let mut out = Vec::new();
+) -> Result<(), Refusal> {
     for bind in strings(get(host, "Binds"), "Binds")? {
         let mut parts = bind.splitn(3, ':');
         let source = parts.next().unwrap_or_default();
@@ -505,43 +647,40 @@ fn binds(
             )));
         };
         let mode = parts.next().unwrap_or_default();
-        if !target.starts_with('/') {
-            return Err(Refusal::bad_request(format!(
-                "invalid mount path {target:?}: it must be absolute"
-            )));
-        }
-        let mut kept = Vec::new();
+        let mut read_only = false;
+        let mut no_copy = false;
         for option in mode.split(',').filter(|o| !o.is_empty()) {
             match option {
-                "ro" | "rw" | "nocopy" => kept.push(option),
+                "ro" => read_only = true,
+                "rw" => {}
+                "nocopy" => no_copy = true,
                 "z" | "Z" => {}
                 other => return Err(Refusal::not_available(&format!("the mount option {other}"))),
             }
         }
+        let target = clean_target(target)?;
         if source.starts_with('/') {
-            home.push(home_bind(source, target, kept.contains(&"ro"))?);
+            home.push(home_bind(source, &target, read_only)?);
             continue;
         }
         if !valid_name(source) {
             return Err(host_path_refusal(source));
         }
-        let engine = names.object(source);
-        volumes.push(engine.clone());
-        out.push(if kept.is_empty() {
-            format!("{engine}:{target}")
-        } else {
-            format!("{engine}:{target}:{}", kept.join(","))
+        volumes.push(VolumeMount {
+            name: Some(source.to_owned()),
+            target,
+            read_only,
+            no_copy,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
-/// `--mount`: volumes (named or anonymous) and tmpfs.
+/// `--mount`: volumes (named or anonymous), tmpfs, and folders of the home.
 fn mounts(
     host: &Map<String, Value>,
-    names: &Names,
     policy: &Policy,
-    volumes: &mut Vec<String>,
+    volumes: &mut Vec<VolumeMount>,
     home: &mut Vec<HomeBind>,
 ) -> Result<Vec<Value>, Refusal> {
     let mut out = Vec::new();
@@ -555,13 +694,11 @@ fn mounts(
             return Err(Refusal::bad_request("each mount must be an object"));
         };
         let text = |key| get(mount, key).and_then(Value::as_str).unwrap_or_default();
-        let target = text("Target");
-        if !target.starts_with('/') {
-            return Err(Refusal::bad_request("a mount needs an absolute target"));
-        }
+        let target = clean_target(text("Target"))?;
         let read_only = get(mount, "ReadOnly").is_some_and(|v| !is_unset(v));
         match text("Type") {
             "volume" => {
+                let mut no_copy = false;
                 if let Some(Value::Object(options)) = get(mount, "VolumeOptions") {
                     if get(options, "DriverConfig").is_some_and(|v| !is_unset(v)) {
                         return Err(Refusal::not_available("a volume driver"));
@@ -569,18 +706,18 @@ fn mounts(
                     if get(options, "Subpath").is_some_and(|v| !is_unset(v)) {
                         return Err(Refusal::not_available("a volume subpath"));
                     }
+                    no_copy = get(options, "NoCopy").is_some_and(|v| !is_unset(v));
                 }
                 let source = text("Source");
-                let mut mount = json!({"Type": "volume", "Target": target, "ReadOnly": read_only});
-                if !source.is_empty() {
-                    if !valid_name(source) {
-                        return Err(host_path_refusal(source));
-                    }
-                    let engine = names.object(source);
-                    volumes.push(engine.clone());
-                    mount["Source"] = engine.into();
+                if !source.is_empty() && !valid_name(source) {
+                    return Err(host_path_refusal(source));
                 }
-                out.push(mount);
+                volumes.push(VolumeMount {
+                    name: (!source.is_empty()).then(|| source.to_owned()),
+                    target,
+                    read_only,
+                    no_copy,
+                });
             }
             "tmpfs" => {
                 let mut size = 0;
@@ -595,21 +732,21 @@ fn mounts(
                     size.min(policy.memory_bytes)
                 };
                 let mut options = json!({"SizeBytes": size});
-                if !mode.is_null() {
+                if mode.is_u64() {
                     options["Mode"] = mode;
                 }
                 out.push(json!({"Type": "tmpfs", "Target": target, "ReadOnly": read_only, "TmpfsOptions": options}));
             }
-            "bind" => home.push(home_bind(text("Source"), target, read_only)?),
+            "bind" => home.push(home_bind(text("Source"), &target, read_only)?),
             other => return Err(Refusal::not_available(&format!("--mount type={other}"))),
         }
     }
     Ok(out)
 }
 
-/// `--link db:alias` → the learner's `db`, under the alias (the name when none is given).
-fn links(host: &Map<String, Value>, names: &Names) -> Result<Vec<String>, Refusal> {
-    strings(get(host, "Links"), "Links")?
+/// `--link target[:alias]`: the alias defaults to the target's name.
+fn parse_links(value: Option<&Value>) -> Result<Vec<(String, String)>, Refusal> {
+    strings(value, "Links")?
         .into_iter()
         .map(|link| {
             let (target, alias) = link.split_once(':').unwrap_or((link, link));
@@ -618,25 +755,24 @@ fn links(host: &Map<String, Value>, names: &Names) -> Result<Vec<String>, Refusa
             if !valid_name(target) || !valid_name(alias) {
                 return Err(Refusal::bad_request(format!("invalid link {link:?}")));
             }
-            Ok(format!("{}:{alias}", names.object(target)))
+            Ok((target.to_owned(), alias.to_owned()))
         })
         .collect()
 }
 
-fn volumes_from(host: &Map<String, Value>, names: &Names) -> Result<Vec<String>, Refusal> {
+fn parse_volumes_from(host: &Map<String, Value>) -> Result<Vec<(String, Option<String>)>, Refusal> {
     strings(get(host, "VolumesFrom"), "VolumesFrom")?
         .into_iter()
         .map(|from| {
             let (target, mode) = match from.split_once(':') {
-                Some((target, mode @ ("ro" | "rw"))) => (target, Some(mode)),
+                Some((target, mode @ ("ro" | "rw"))) => (target, Some(mode.to_owned())),
                 Some(_) => return Err(Refusal::bad_request(format!("invalid {from:?}"))),
                 None => (from, None),
             };
             if !valid_name(target) {
                 return Err(Refusal::bad_request(format!("invalid {from:?}")));
             }
-            let engine = names.object(target);
-            Ok(mode.map_or(engine.clone(), |mode| format!("{engine}:{mode}")))
+            Ok((target.to_owned(), mode))
         })
         .collect()
 }
@@ -668,95 +804,28 @@ fn restart_policy(host: &Map<String, Value>, policy: &Policy) -> Result<Value, R
     }
 }
 
-/// The engine network mode for the learner's choice.
-fn network_mode(host: &Map<String, Value>, names: &Names) -> Result<String, Refusal> {
+/// The learner's choice of network.
+fn network_choice(host: &Map<String, Value>) -> Result<NetworkChoice, Refusal> {
     let mode = get(host, "NetworkMode")
         .and_then(Value::as_str)
         .unwrap_or_default();
     match mode {
-        "none" => Ok("none".to_owned()),
+        "none" => Ok(NetworkChoice::None),
         "host" => Err(Refusal::not_available("--network host")),
+        "" | "default" | "bridge" => Ok(NetworkChoice::Named("bridge".to_owned())),
         _ => {
             if let Some(target) = mode.strip_prefix("container:") {
                 if !valid_name(target) {
                     return Err(Refusal::bad_request(format!("invalid {mode:?}")));
                 }
-                return Ok(format!("container:{}", names.object(target)));
+                return Ok(NetworkChoice::Container(target.to_owned()));
             }
-            if !(mode.is_empty() || mode == "default" || valid_name(mode)) {
+            if !valid_name(mode) {
                 return Err(Refusal::bad_request(format!("invalid network {mode:?}")));
             }
-            Ok(names.network(mode))
+            Ok(NetworkChoice::Named(mode.to_owned()))
         }
     }
-}
-
-/// Takes the rewritten `HostConfig.Links` out of the body.
-fn out_links(body: &mut Map<String, Value>) -> Vec<Value> {
-    match body.get_mut("HostConfig").and_then(|h| h.as_object_mut()) {
-        Some(host) => match host.remove("Links") {
-            Some(Value::Array(links)) => links,
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
-    }
-}
-
-/// Links given per network (`--network mynet --link db`), renamed into the learner's scope.
-fn endpoint_links(
-    input: &Map<String, Value>,
-    network: &str,
-    names: &Names,
-) -> Result<Vec<Value>, Refusal> {
-    let mut out = Vec::new();
-    let endpoints = get(input, "NetworkingConfig")
-        .and_then(Value::as_object)
-        .and_then(|n| get(n, "EndpointsConfig"))
-        .and_then(Value::as_object);
-    for (key, endpoint) in endpoints.into_iter().flatten() {
-        if names.network(key) != network {
-            continue;
-        }
-        let given = endpoint.as_object().and_then(|e| get(e, "Links")).cloned();
-        let mut wrapper = Map::new();
-        wrapper.insert("Links".into(), given.unwrap_or(Value::Null));
-        out.extend(links(&wrapper, names)?.into_iter().map(Value::from));
-    }
-    Ok(out)
-}
-
-/// The learner's name is an alias on their network, so `db` resolves as on a laptop.
-fn aliases(
-    input: &Map<String, Value>,
-    network: &str,
-    names: &Names,
-    name: &str,
-) -> Result<Vec<String>, Refusal> {
-    let mut aliases = vec![name.to_owned()];
-    let endpoints = get(input, "NetworkingConfig")
-        .and_then(Value::as_object)
-        .and_then(|n| get(n, "EndpointsConfig"))
-        .and_then(Value::as_object);
-    if let Some(endpoints) = endpoints {
-        for (key, endpoint) in endpoints {
-            if names.network(key) != network {
-                continue;
-            }
-            let own = endpoint
-                .as_object()
-                .and_then(|e| get(e, "Aliases"))
-                .cloned();
-            for alias in strings(own.as_ref(), "Aliases")? {
-                if !valid_name(alias) {
-                    return Err(Refusal::bad_request(format!("invalid alias {alias:?}")));
-                }
-                if !aliases.iter().any(|a| a == alias) {
-                    aliases.push(alias.to_owned());
-                }
-            }
-        }
-    }
-    Ok(aliases)
 }
 
 /// `-p 8080:80`: kept by berth, never published by the engine.
@@ -814,154 +883,18 @@ pub fn parse_port(port: &str) -> Result<(u16, String), Refusal> {
     }
 }
 
-/// Rebuilds a `POST /containers/{id}/exec` body: never privileged, never as root.
-pub fn exec(raw: &[u8]) -> Result<Map<String, Value>, Refusal> {
-    let input = json::parse_object(raw)?;
-    if get(&input, "Privileged").is_some_and(|v| !is_unset(v)) {
-        return Err(Refusal::not_available("docker exec --privileged"));
-    }
-    let user = get(&input, "User")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let account = user.split(':').next().unwrap_or_default();
-    if account == "root" || account.parse::<u32>() == Ok(0) {
-        return Err(Refusal::not_available("docker exec --user root"));
-    }
-    let mut out = Map::new();
-    for field in [
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-        "DetachKeys",
-        "Tty",
-        "Env",
-        "Cmd",
-        "WorkingDir",
-        "ConsoleSize",
-        "User",
-    ] {
-        if let Some(value) = get(&input, field)
-            && !value.is_null()
-        {
-            out.insert(field.to_owned(), value.clone());
-        }
-    }
-    out.insert("Privileged".into(), false.into());
-    Ok(out)
-}
-
-/// Rebuilds a `POST /volumes/create` body: the local driver, no options (a local volume with
-/// options can bind any host path).
-pub fn volume_create(raw: &[u8], names: &Names) -> Result<(String, Map<String, Value>), Refusal> {
-    let input = json::parse_object(raw)?;
-    let driver = get(&input, "Driver")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !matches!(driver, "" | "local") {
-        return Err(Refusal::not_available(&format!(
-            "the volume driver {driver}"
-        )));
-    }
-    if get(&input, "DriverOpts").is_some_and(|v| !is_unset(v)) {
-        return Err(Refusal::not_available("volume driver options (--opt)"));
-    }
-    let name = match get(&input, "Name").and_then(Value::as_str) {
-        Some(name) if !name.is_empty() => {
-            if !valid_name(name) {
-                return Err(Refusal::bad_request(format!(
-                    "volume name {name:?} includes invalid characters"
-                )));
-            }
-            name.to_owned()
-        }
-        _ => crate::session::random_hex(16),
-    };
-    let mut body = Map::new();
-    body.insert("Name".into(), names.object(&name).into());
-    body.insert("Driver".into(), "local".into());
-    body.insert("Labels".into(), Value::Object(labels(&input, names)?));
-    Ok((name, body))
-}
-
-/// Rebuilds a `POST /networks/create` body: a bridge, internal unless egress is allowed, with
-/// addresses chosen by the engine.
-pub fn network_create(
-    raw: &[u8],
-    names: &Names,
-    policy: &Policy,
-) -> Result<(String, Map<String, Value>), Refusal> {
-    let input = json::parse_object(raw)?;
-    let name = get(&input, "Name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !valid_name(name) || matches!(name, "bridge" | "host" | "none" | "default") {
-        return Err(Refusal::bad_request(format!(
-            "network name {name:?} is invalid or reserved"
-        )));
-    }
-    let driver = get(&input, "Driver")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !matches!(driver, "" | "bridge") {
-        return Err(Refusal::not_available(&format!(
-            "the network driver {driver}"
-        )));
-    }
-    for (field, flag) in [
-        ("Options", "network driver options (--opt)"),
-        ("Ingress", "--ingress"),
-        ("ConfigFrom", "--config-from"),
-        ("Scope", "--scope"),
-    ] {
-        if get(&input, field).is_some_and(|v| !is_unset(v)) {
-            return Err(Refusal::not_available(flag));
-        }
-    }
-    if let Some(Value::Object(ipam)) = get(&input, "IPAM") {
-        let custom = get(ipam, "Config").is_some_and(|v| !is_unset(v))
-            || get(ipam, "Options").is_some_and(|v| !is_unset(v))
-            || get(ipam, "Driver")
-                .and_then(Value::as_str)
-                .is_some_and(|d| !matches!(d, "" | "default"));
-        if custom {
-            return Err(Refusal::not_available(
-                "choosing subnets (--subnet, --ip-range)",
-            ));
-        }
-    }
-    let mut body = Map::new();
-    body.insert("Name".into(), names.object(name).into());
-    body.insert("Driver".into(), "bridge".into());
-    body.insert("CheckDuplicate".into(), true.into());
-    body.insert("Internal".into(), (!policy.allow_egress).into());
-    body.insert(
-        "Attachable".into(),
-        get(&input, "Attachable").cloned().unwrap_or(false.into()),
-    );
-    body.insert("Labels".into(), Value::Object(labels(&input, names)?));
-    Ok((name.to_owned(), body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn names() -> Names {
-        Names::new("0123456789ab", "inst")
-    }
-
-    fn policy() -> Policy {
-        Policy::default()
-    }
-
     fn plan(body: &str, name: Option<&str>) -> Result<CreatePlan, Refusal> {
-        create(body.as_bytes(), name, &names(), &policy())
+        create(body.as_bytes(), name, &Policy::default())
     }
 
     #[test]
-    fn a_plain_run_is_scoped_and_hardened() {
+    fn a_plain_run_is_hardened_and_its_references_come_out_as_written() {
         let plan = plan(
-            r#"{"Image":"nginx","HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},"Binds":["data:/srv:ro"],"Links":["db:mysql"]}}"#,
+            r#"{"Image":"nginx","Volumes":{"/cache":{}},"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},"Binds":["data:/srv:ro"],"Links":["db:mysql"],"VolumesFrom":["old:ro"]}}"#,
             Some("web"),
         )
         .unwrap();
@@ -975,24 +908,35 @@ mod tests {
                 proto: "tcp".into()
             }]
         );
-        let host = &plan.body["HostConfig"];
-        assert_eq!(host["NetworkMode"], "berth-0123456789ab");
-        assert_eq!(host["Binds"], json!(["berth-0123456789ab-data:/srv:ro"]));
+        assert_eq!(plan.network, NetworkChoice::Named("bridge".into()));
+        assert_eq!(plan.links, [("db".to_owned(), "mysql".to_owned())]);
         assert_eq!(
-            plan.body["NetworkingConfig"]["EndpointsConfig"]["berth-0123456789ab"]["Links"],
-            json!(["berth-0123456789ab-db:mysql"])
+            plan.volumes_from,
+            [("old".to_owned(), Some("ro".to_owned()))]
         );
+        assert_eq!(plan.volumes.len(), 2);
+        assert_eq!(plan.volumes[0].name.as_deref(), Some("data"));
+        assert!(plan.volumes[0].read_only);
+        assert_eq!(plan.volumes[1].name, None);
+        assert_eq!(plan.volumes[1].target, "/cache");
+        let host = &plan.body["HostConfig"];
         assert_eq!(host["CapDrop"], json!(["ALL"]));
         assert_eq!(host["Privileged"], false);
         assert_eq!(host["Memory"], host["MemorySwap"]);
         assert_eq!(host["PidsLimit"], 256);
-        assert!(host.get("PortBindings").is_none());
-        assert_eq!(plan.body["Labels"]["berth.owner"], "0123456789ab");
-        assert_eq!(
-            plan.body["NetworkingConfig"]["EndpointsConfig"]["berth-0123456789ab"]["Aliases"],
-            json!(["web"])
-        );
-        assert_eq!(plan.volumes, ["berth-0123456789ab-data"]);
+        for absent in [
+            "PortBindings",
+            "Links",
+            "VolumesFrom",
+            "NetworkMode",
+            "Binds",
+        ] {
+            assert!(host.get(absent).is_none(), "{absent}");
+        }
+        assert!(plan.body.get("Volumes").is_none());
+        assert_eq!(plan.aliases, ["web"]);
+        // berth's labels are always set (empty here), so an image's cannot stand in.
+        assert_eq!(plan.body["Labels"]["berth.owner"], "");
     }
 
     #[test]
@@ -1012,11 +956,31 @@ mod tests {
             r#"{"Image":"x","HostConfig":{"Memory":-1}}"#,
             r#"{"Image":"x","HostConfig":{"PidsLimit":-1}}"#,
             r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#,
+            r#"{"Image":"x","HostConfig":{"OomScoreAdj":-500}}"#,
+            r#"{"Image":"x","HostConfig":{"Tmpfs":{"/t":"dev,suid"}}}"#,
+            r#"{"Image":"x","HostConfig":{"Binds":["v:/a/../etc"]}}"#,
             r#"{"Image":"x","Labels":{"berth.owner":"someone"}}"#,
             r#"{"Image":"x","Labels":{"Berth.Owner":"someone"}}"#,
         ] {
             assert!(plan(body, Some("a")).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn weights_and_check_intervals_are_kept_in_bounds() {
+        let plan = plan(
+            r#"{"Image":"x","Healthcheck":{"Test":["CMD","true"],"Interval":1000000},"HostConfig":{"CpuShares":262144,"OomScoreAdj":5,"Tmpfs":{"/t":"size=10g,mode=1777"}}}"#,
+            None,
+        )
+        .unwrap();
+        let host = &plan.body["HostConfig"];
+        assert_eq!(host["CpuShares"], 1024);
+        assert_eq!(host["OomScoreAdj"], 5);
+        assert_eq!(
+            host["Tmpfs"]["/t"],
+            format!("nosuid,nodev,mode=1777,size={}", 512 << 20)
+        );
+        assert_eq!(plan.body["Healthcheck"]["Interval"], 5_000_000_000i64);
     }
 
     #[test]
@@ -1030,30 +994,14 @@ mod tests {
     }
 
     #[test]
-    fn exec_as_root_or_privileged_is_refused() {
-        assert!(exec(br#"{"Cmd":["sh"],"Privileged":true}"#).is_err());
-        assert!(exec(br#"{"Cmd":["sh"],"User":"root"}"#).is_err());
-        assert!(exec(br#"{"Cmd":["sh"],"user":"0:0"}"#).is_err());
-        let body = exec(br#"{"Cmd":["sh"],"User":"www-data","Tty":true}"#).unwrap();
-        assert_eq!(body["Privileged"], false);
-    }
-
-    #[test]
-    fn volumes_and_networks_stay_plain() {
-        assert!(
-            volume_create(
-                br#"{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/"}}"#,
-                &names()
-            )
-            .is_err()
+    fn too_many_ports_are_refused() {
+        let ports: Vec<String> = (1..=17)
+            .map(|p| format!(r#""{p}/tcp":[{{"HostPort":"{}"}}]"#, 9000 + p))
+            .collect();
+        let body = format!(
+            r#"{{"Image":"x","HostConfig":{{"PortBindings":{{{}}}}}}}"#,
+            ports.join(",")
         );
-        let (name, body) = volume_create(br#"{"Name":"v"}"#, &names()).unwrap();
-        assert_eq!(name, "v");
-        assert_eq!(body["Name"], "berth-0123456789ab-v");
-        assert!(
-            network_create(br#"{"Name":"n","Driver":"macvlan"}"#, &names(), &policy()).is_err()
-        );
-        let (_, body) = network_create(br#"{"Name":"n"}"#, &names(), &policy()).unwrap();
-        assert_eq!(body["Internal"], true);
+        assert!(plan(&body, None).is_err());
     }
 }

@@ -10,22 +10,15 @@ use std::path::{Component, Path};
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::Scope;
-use super::rewrite::Refusal;
-use super::route::Query;
+use super::super::names::LABEL_BINDS;
+use super::super::refusal::Refusal;
+use super::super::route::Query;
+use super::super::server::Scope;
 
 /// The learner's home, in the workstation and in every container that mounts a folder of it.
 pub const HOME: &str = "/home/learner";
 /// The learner's user and group in the workstation: their folders are theirs.
 const LEARNER_UID: u64 = 1000;
-/// Which folders a container mounts, as the learner wrote them (shown back by `inspect`).
-pub const LABEL_BINDS: &str = "berth.binds";
-
-/// The engine's name of a learner's home volume: outside the `berth-<learner>-…` names the
-/// learner can make, so no `docker volume` command of theirs can reach it.
-pub fn volume_name(learner: &str) -> String {
-    format!("berth-home-{learner}")
-}
 
 /// One folder of the home mounted into a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +112,7 @@ pub fn check_targets(binds: &mut [HomeBind], other_targets: &[String]) -> Result
 pub fn mount(learner: &str, binds: &[HomeBind]) -> Value {
     json!({
         "Type": "volume",
-        "Source": volume_name(learner),
+        "Source": super::super::names::home_volume(learner),
         "Target": HOME,
         "ReadOnly": binds.iter().all(|b| b.read_only),
         "VolumeOptions": {"NoCopy": true},
@@ -183,7 +176,7 @@ pub fn folder_archive(folder: &str) -> std::io::Result<Vec<u8>> {
 
 /// The learner's workstation, where their home is; backends without one have no home to mount.
 fn workstation(scope: &Scope) -> Result<&str, Refusal> {
-    scope.workstation.get().map(String::as_str).ok_or_else(|| {
+    scope.workstation().ok_or_else(|| {
         Refusal::forbidden(
             "mounting a folder is not available with this sandbox; use a named volume (-v NAME:/path)",
         )

@@ -17,11 +17,11 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::Scope;
-use super::names::LABEL_PUBLISH;
-pub use super::rewrite::PortMap;
-use super::rewrite::Refusal;
-use super::upstream::BoxError;
+use super::super::names::LABEL_PUBLISH;
+use super::super::refusal::Refusal;
+use super::super::server::Scope;
+use super::super::wire::BoxError;
+pub use super::body::PortMap;
 use crate::AppState;
 use crate::session::Learner;
 
@@ -57,7 +57,7 @@ pub fn decode(label: &str) -> Vec<PortMap> {
         .split(',')
         .filter_map(|entry| {
             let (host, rest) = entry.split_once(':')?;
-            let (container, proto) = super::rewrite::parse_port(rest).ok()?;
+            let (container, proto) = super::body::parse_port(rest).ok()?;
             Some(PortMap {
                 host: host.parse().ok()?,
                 container,
@@ -153,7 +153,7 @@ pub async fn check_free(scope: &Scope, container: &Value) -> Result<(), Refusal>
     if wanted.is_empty() {
         return Ok(());
     }
-    let running = super::handlers::list_containers(scope, false).await?;
+    let running = super::super::scope::containers(scope, false).await?;
     for other in running.iter().filter(|c| c["Id"] != container["Id"]) {
         for held in label_of(other) {
             if let Some(clash) = wanted
@@ -180,7 +180,7 @@ pub async fn check_free(scope: &Scope, container: &Value) -> Result<(), Refusal>
 
 /// The learner's published ports now.
 async fn current(scope: &Scope) -> Result<Vec<PublishedPort>, Refusal> {
-    let running = super::handlers::list_containers(scope, false).await?;
+    let running = super::super::scope::containers(scope, false).await?;
     let mut out = Vec::new();
     for container in running {
         let name = container["Names"][0]
@@ -214,10 +214,10 @@ pub async fn sync(scope: &Scope) {
         }
     };
     let mut running = scope.forwarders.lock().await;
-    if scope.workstation.get().is_none() {
+    if scope.workstation().is_none() {
         listen_locally(scope, &ports);
     }
-    if let Some(workstation) = scope.workstation.get() {
+    if let Some(workstation) = scope.workstation() {
         for old in running.iter().filter(|old| !ports.contains(old)) {
             if old.proto == "tcp" {
                 stop_forwarder(scope, workstation, old.port).await;
@@ -426,7 +426,7 @@ async fn container_address(scope: &Arc<Scope>, id: &str) -> Option<String> {
 
 /// The container's address on the learner's network (or any of its networks).
 async fn address_of(
-    upstream: &super::upstream::Upstream,
+    upstream: &super::super::wire::Upstream,
     bridge: &str,
     id: &str,
 ) -> Option<String> {
