@@ -110,6 +110,14 @@ impl TestServer {
         cookie.split(';').next().unwrap().to_owned()
     }
 
+    /// The learner id berth keeps for this session cookie (`berth_session=…`).
+    pub fn learner_of(&self, cookie: &str) -> berth::session::LearnerId {
+        self.state()
+            .store
+            .learner_of(cookie.trim_start_matches("berth_session="))
+            .expect("berth knows this session")
+    }
+
     /// A page as the learner with this session cookie sees it.
     pub async fn page(&self, path: &str, cookie: &str) -> reqwest::Response {
         self.client()
@@ -372,8 +380,7 @@ impl TestServer {
     /// A new learner whose sandbox is started now (as opening a terminal would).
     pub async fn sandboxed(&self) -> Sandboxed {
         let cookie = self.new_learner().await;
-        let secret = cookie.trim_start_matches("berth_session=");
-        let learner = berth::session::LearnerId::from_secret(secret);
+        let learner = self.learner_of(&cookie);
         let sandbox = self
             .state()
             .sandboxes
