@@ -463,6 +463,33 @@ mod tests {
     }
 
     #[test]
+    fn proxy_settings_are_read_and_bad_ones_are_named() {
+        let config = Config::resolve(ServeArgs {
+            client_ip_header: Some("X-Forwarded-For".to_owned()),
+            trusted_proxies: Some(vec!["10.0.0.0/8".to_owned(), " ::1".to_owned()]),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.client_ip_header.unwrap(), "x-forwarded-for");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(Config::default().client_ip_header, None);
+        let error = Config::resolve(ServeArgs {
+            trusted_proxies: Some(vec!["proxy.local".to_owned()]),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("trusted-proxies"), "{error}");
+        let error = Config::resolve(ServeArgs {
+            client_ip_header: Some("X Forwarded".to_owned()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("client-ip-header"), "{error}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_reported_with_the_file() {
         let dir = std::env::temp_dir().join(format!("berth-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
