@@ -173,13 +173,24 @@ async fn a_cookie_from_before_berth_kept_sessions_keeps_its_progress() {
     }
     drop(old);
 
-    let data_dir = data.clone();
-    let server = start_with(berth::config::Config {
-        data_dir: data_dir.clone(),
+    let at = |data_dir: std::path::PathBuf| berth::config::Config {
+        data_dir,
         ..test_config(SandboxKind::Local)
-    })
-    .await;
+    };
     let cookie = format!("berth_session={secret}");
+    // First seen by the Check button (known: no sandbox yet, rather than 401), then a restart.
+    let first = start_with(at(data.clone())).await;
+    let checked = first
+        .client()
+        .post(first.url(&format!("/api/checks/en/{}", lesson.slug)))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), 409);
+    first.stop_keeping_data().await;
+
+    let server = start_with(at(data.clone())).await;
     let page = server.page(&format!("/en/{}", lesson.slug), &cookie).await;
     // The same cookie, sent again so it lasts: not a new visitor's.
     assert_eq!(session_set_by(&page).as_deref(), Some(cookie.as_str()));

@@ -38,6 +38,10 @@ use self::conns::{Connections, Refusal, Slot};
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// A request's head may be this large (hyper's default is 400 KiB): what a connection held
+/// open with slow headers can cost. Browsers send a few KiB.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Open files kept for everything that is not an HTTP connection (learners' engine sockets,
 /// the engine itself, SQLite, lessons): a quarter of the limit, within these bounds.
 const FILES_RESERVED_MIN: u64 = 64;
@@ -101,6 +105,7 @@ pub(crate) async fn serve_from(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true);
     // Every connection holds a receiver: `stop` tells them to finish, and `closed` resolves
     // when the last one has.
@@ -215,7 +220,11 @@ fn refuse(stream: TcpStream, refusal: Refusal) {
     // Read what already arrived, so closing sends FIN (with the answer before it) rather than a
     // reset that could discard the answer.
     let mut sink = [0u8; 4096];
-    while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+    for _ in 0..16 {
+        if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
     let _ = stream.try_write(response.as_bytes());
 }
 

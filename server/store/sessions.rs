@@ -215,11 +215,17 @@ impl Store {
                 "INSERT INTO learners (id, created_at) VALUES (?1, ?2)",
                 (learner.as_str(), now),
             )?;
-            // cookie_sent_at 0: the next page sends the cookie again with today's lifetime.
+            // Sent a day ago, as far as the store knows: the next page sends the cookie again with
+            // a fresh lifetime, and pruning leaves the session alone until then.
             tx.execute(
                 "INSERT INTO sessions (secret_hash, learner, created_at, cookie_sent_at)
-                 VALUES (?1, ?2, ?3, 0)",
-                (&key.0[..], learner.as_str(), now),
+                 VALUES (?1, ?2, ?3, ?4)",
+                (
+                    &key.0[..],
+                    learner.as_str(),
+                    now,
+                    now - COOKIE_REFRESH_AFTER.as_secs() as i64,
+                ),
             )?;
             tx.execute(
                 "UPDATE passed SET learner = ?2 WHERE learner = ?1",
