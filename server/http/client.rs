@@ -96,12 +96,13 @@ impl ClientIp {
             return ClientAddr::of(peer);
         };
         let forwarded = header.as_str() == "forwarded";
-        let hops: Vec<&str> = headers
+        // Bytes a client made up may not be text; the hops our proxies added still are.
+        let values: Vec<String> = headers
             .get_all(header)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
             .collect();
+        let hops: Vec<&str> = values.iter().flat_map(|value| value.split(',')).collect();
         // From the nearest hop outwards, past the proxies we trust: the first address that is
         // not one of them is the client. Anything further left could have been made up.
         let mut nearest = canonical(peer);
@@ -239,6 +240,15 @@ mod tests {
         assert_eq!(
             clients.client(ip("127.0.0.1"), &garbage),
             ClientAddr::of(ip("10.0.0.2"))
+        );
+        let mut binary = HeaderMap::new();
+        binary.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.5").unwrap(),
+        );
+        assert_eq!(
+            clients.client(ip("127.0.0.1"), &binary),
+            ClientAddr::of(ip("198.51.100.5"))
         );
         let none = HeaderMap::new();
         assert_eq!(
