@@ -158,9 +158,7 @@ async fn main() {
     let id = server
         .state()
         .sandboxes
-        .get(&berth::session::LearnerId::from_secret(
-            cookie.trim_start_matches("berth_session="),
-        ))
+        .get(&server.learner_of(&cookie))
         .unwrap()
         .workstation_id()
         .to_owned();

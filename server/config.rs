@@ -1,11 +1,13 @@
 //! Configuration, read in one place: command-line flags, then `BERTH_*` environment variables,
 //! then an optional `berth.toml`, then defaults. Everything else receives a typed [`Config`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -109,6 +111,36 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub pull_allow: Option<Vec<String>>,
+
+    /// Header in which a reverse proxy in front of berth puts the client's address
+    /// (X-Forwarded-For, X-Real-IP or Forwarded), read only from --trusted-proxies.
+    /// [default: none: the connection's peer is the client]
+    #[arg(long, env = "BERTH_CLIENT_IP_HEADER", value_name = "NAME")]
+    pub client_ip_header: Option<String>,
+
+    /// Proxies trusted to set --client-ip-header, comma separated addresses or networks
+    /// (10.0.0.0/8). Their own connections are not capped per address. [default: 127.0.0.1,::1]
+    #[arg(
+        long,
+        env = "BERTH_TRUSTED_PROXIES",
+        value_name = "ADDRS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+
+    /// Learners whose sandboxes one client address may start per hour (a class behind one
+    /// address counts as one). [default: 60]
+    #[arg(long, env = "BERTH_SANDBOXES_PER_ADDRESS", value_name = "N")]
+    pub sandboxes_per_address: Option<usize>,
+
+    /// Connections one client address may hold open at once. [default: 512]
+    #[arg(long, env = "BERTH_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub connections_per_address: Option<usize>,
+
+    /// A client must send a request's headers within this time, and a kept-alive connection
+    /// with no new request is closed after it. [default: 10s]
+    #[arg(long, env = "BERTH_HEADER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub header_timeout: Option<Duration>,
 }
 
 /// The same keys as [`ServeArgs`], as they appear in `berth.toml`.
@@ -131,6 +163,11 @@ struct FileConfig {
     disk_mb: Option<u64>,
     max_containers: Option<usize>,
     pull_allow: Option<Vec<String>>,
+    client_ip_header: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    sandboxes_per_address: Option<usize>,
+    connections_per_address: Option<usize>,
+    header_timeout: Option<String>,
 }
 
 /// Resource limits of one workstation.
@@ -160,6 +197,16 @@ pub struct Config {
     pub max_containers: usize,
     /// Pull allowlist patterns (empty: official images), besides the lessons' images.
     pub pull_allow: Vec<String>,
+    /// The header a trusted proxy names the client in; none: the peer is the client.
+    pub client_ip_header: Option<HeaderName>,
+    /// Who may set that header.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Learners whose sandboxes one client address may start per hour.
+    pub sandboxes_per_address: usize,
+    /// Connections one client address may hold open.
+    pub connections_per_address: usize,
+    /// Time to send a request's headers, and to start the next one on a kept-alive connection.
+    pub header_timeout: Duration,
 }
 
 pub const DEFAULT_IMAGE: &str = "berth/workstation:latest";
@@ -185,6 +232,17 @@ impl Default for Config {
             },
             max_containers: 5,
             pull_allow: Vec::new(),
+            client_ip_header: None,
+            trusted_proxies: vec![
+                IpNet::from(IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            // A class of 40 behind one NAT, with room for second browsers and devices.
+            sandboxes_per_address: 60,
+            // That class loading pages at once: up to 6 connections per browser while a page
+            // loads, plus one per terminal tab (about 320), with room to spare.
+            connections_per_address: 512,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -207,6 +265,34 @@ impl Config {
         };
         let idle_timeout = file_duration("idle-timeout", file.idle_timeout)?;
         let max_lifetime = file_duration("max-lifetime", file.max_lifetime)?;
+        let header_timeout = file_duration("header-timeout", file.header_timeout)?;
+        let client_ip_header = args
+            .client_ip_header
+            .or(file.client_ip_header)
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                    ConfigError::Value {
+                        key: "client-ip-header",
+                        reason: format!("`{name}` is not a header name"),
+                    }
+                })
+            })
+            .transpose()?;
+        let trusted_proxies = match args.trusted_proxies.or(file.trusted_proxies) {
+            None => defaults.trusted_proxies.clone(),
+            Some(list) => list
+                .iter()
+                .filter(|entry| !entry.trim().is_empty())
+                .map(|entry| {
+                    crate::http::client::parse_network(entry).map_err(|reason| ConfigError::Value {
+                        key: "trusted-proxies",
+                        reason,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let memory_mb = args.memory_mb.or(file.memory_mb);
         let cpus = args.cpus.or(file.cpus);
         let config = Config {
@@ -264,6 +350,20 @@ impl Config {
                 .map(|pattern| pattern.trim().to_owned())
                 .filter(|pattern| !pattern.is_empty())
                 .collect(),
+            client_ip_header,
+            trusted_proxies,
+            sandboxes_per_address: args
+                .sandboxes_per_address
+                .or(file.sandboxes_per_address)
+                .unwrap_or(defaults.sandboxes_per_address),
+            connections_per_address: args
+                .connections_per_address
+                .or(file.connections_per_address)
+                .unwrap_or(defaults.connections_per_address),
+            header_timeout: args
+                .header_timeout
+                .or(header_timeout)
+                .unwrap_or(defaults.header_timeout),
         };
         config.validate()?;
         Ok(config)
@@ -293,6 +393,18 @@ impl Config {
         }
         if self.idle_timeout.is_zero() || self.max_lifetime.is_zero() {
             return invalid("idle-timeout", "durations must be longer than zero");
+        }
+        if self.sandboxes_per_address == 0 {
+            return invalid("sandboxes-per-address", "must be at least 1");
+        }
+        if self.connections_per_address < 8 {
+            return invalid(
+                "connections-per-address",
+                "must be at least 8 (a browser opens six while a page loads)",
+            );
+        }
+        if self.header_timeout < Duration::from_millis(100) {
+            return invalid("header-timeout", "must be at least 100ms");
         }
         Ok(())
     }
@@ -348,6 +460,33 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(120));
         assert_eq!(config.max_lifetime, Duration::from_secs(4 * 3600));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn proxy_settings_are_read_and_bad_ones_are_named() {
+        let config = Config::resolve(ServeArgs {
+            client_ip_header: Some("X-Forwarded-For".to_owned()),
+            trusted_proxies: Some(vec!["10.0.0.0/8".to_owned(), " ::1".to_owned()]),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(config.client_ip_header.unwrap(), "x-forwarded-for");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(Config::default().client_ip_header, None);
+        let error = Config::resolve(ServeArgs {
+            trusted_proxies: Some(vec!["proxy.local".to_owned()]),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("trusted-proxies"), "{error}");
+        let error = Config::resolve(ServeArgs {
+            client_ip_header: Some("X Forwarded".to_owned()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("client-ip-header"), "{error}");
     }
 
     #[test]

@@ -5,14 +5,17 @@
 
 #![recursion_limit = "256"]
 
+pub mod admission;
 pub mod assets;
 pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod lessons;
 pub mod sandbox;
 pub mod session;
+pub mod store;
 pub mod terminal;
 
 use std::net::SocketAddr;
@@ -37,11 +40,22 @@ pub struct AppState {
     pub lessons: LessonStore,
     pub sandboxes: Arc<Manager>,
     pub progress: Arc<checks::progress::Progress>,
+    /// Learners, sessions and progress, in SQLite.
+    pub store: Arc<store::Store>,
+    /// Sandboxes started per client address.
+    pub starts: Arc<admission::StartLimiter>,
+    /// How a request's client address is found.
+    pub clients: Arc<http::client::ClientIp>,
+    /// Connections open on the HTTP port.
+    pub connections: Arc<http::conns::Connections>,
 }
 
 /// The whole HTTP surface of berth.
 pub fn app(state: AppState) -> Router {
-    let pages = lessons::routes().layer(axum::middleware::from_fn(session::ensure_session));
+    let pages = lessons::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        session::ensure_session,
+    ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -69,7 +83,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.sandboxes.stats();
-    let body = format!(
+    let mut body = format!(
         "# HELP berth_sandboxes Sandboxes alive now.\n# TYPE berth_sandboxes gauge\nberth_sandboxes {}\n\
          # HELP berth_sandboxes_max Sandboxes allowed at once.\n# TYPE berth_sandboxes_max gauge\nberth_sandboxes_max {}\n\
          # HELP berth_terminals_attached Terminal sockets attached now.\n# TYPE berth_terminals_attached gauge\nberth_terminals_attached {}\n\
@@ -77,6 +91,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # HELP berth_sandboxes_refused_total Learners told berth is full.\n# TYPE berth_sandboxes_refused_total counter\nberth_sandboxes_refused_total {}\n",
         stats.alive, stats.max, stats.attached, stats.created_total, stats.refused_total,
     );
+    body.push_str(&format!(
+        "# HELP berth_sandbox_starts_limited_total Sandbox starts refused by the per-address limit.\n# TYPE berth_sandbox_starts_limited_total counter\nberth_sandbox_starts_limited_total {}\n\
+         # HELP berth_http_connections HTTP connections open now.\n# TYPE berth_http_connections gauge\nberth_http_connections {}\n\
+         # HELP berth_http_connections_max HTTP connections berth holds at most (from the open-file limit).\n# TYPE berth_http_connections_max gauge\nberth_http_connections_max {}\n\
+         # HELP berth_http_connections_refused_total Connections refused: too many from one address, or in all.\n# TYPE berth_http_connections_refused_total counter\nberth_http_connections_refused_total {}\n",
+        state.starts.limited_total(),
+        state.connections.open_now(),
+        state.connections.total_max(),
+        state.connections.refused_total(),
+    ));
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
@@ -88,7 +112,7 @@ pub enum StartError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Progress(#[from] checks::progress::ProgressError),
+    Store(#[from] store::StoreError),
     #[error("data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -106,7 +130,7 @@ pub struct Running {
     pub local_addr: SocketAddr,
     pub state: AppState,
     stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -114,10 +138,11 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         self.state.sandboxes.remove_all().await;
-        match tokio::time::timeout(std::time::Duration::from_secs(5), self.server).await {
-            Ok(Ok(Err(error))) => tracing::warn!(%error, "server ended with an error"),
-            Ok(_) => {}
-            Err(_) => tracing::warn!("open connections did not close within 5s"),
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("open connections did not close within 5s");
         }
     }
 }
@@ -152,7 +177,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     };
     let instance = instance_id(&config.data_dir).map_err(data_dir_error)?;
-    let progress = Arc::new(checks::progress::Progress::open(&config.data_dir)?);
+    let store = Arc::new(store::Store::open(&config.data_dir)?);
+    store.spawn_pruning();
+    let progress = Arc::new(checks::progress::Progress::new(store.clone()));
     let lesson_images = lessons.images();
     let backend = sandbox::backend_for(&config, &instance, &lesson_images).await?;
     match backend.remove_leftovers().await {
@@ -174,21 +201,38 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })?;
     let sandboxes = Manager::new(backend, &config);
     sandboxes.spawn_reaper();
+    let open_files = http::raise_open_file_limit();
+    let budget = http::connection_budget(open_files);
+    if budget < 1024 {
+        tracing::warn!(
+            open_files,
+            connections = budget,
+            "the open-file limit is low, so berth holds few connections; raise it \
+             (systemd: LimitNOFILE=65536, a shell: ulimit -Hn 65536)"
+        );
+    }
+    let connections = http::conns::Connections::new(config.connections_per_address, budget);
+    let clients = Arc::new(http::client::ClientIp::from_config(&config));
+    let settings = http::Settings {
+        header_timeout: config.header_timeout,
+        connections: connections.clone(),
+        clients: clients.clone(),
+    };
     let state = AppState {
+        starts: Arc::new(admission::StartLimiter::new(config.sandboxes_per_address)),
         config: Arc::new(config),
         lessons,
         sandboxes,
         progress,
+        store,
+        clients,
+        connections,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(http::serve(listener, router, settings, async {
+        let _ = stopped.await;
+    }));
     tracing::info!("berth is serving on http://{local_addr}");
     Ok(Running {
         local_addr,

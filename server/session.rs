@@ -1,34 +1,38 @@
-//! Who is asking: the `berth_session` cookie. Every page sets it when the browser has none; the
-//! terminal socket requires it. The cookie is a random secret; the learner id that appears in
-//! Docker names and labels is derived from it, so the secret itself never leaves berth.
+//! Who is asking: the `berth_session` cookie, a random secret that berth issued. The store
+//! keeps its hash and the learner it belongs to, whose id (the one in Docker names and labels)
+//! is random too and not derived from the cookie.
+//!
+//! Pages give a browser whose cookie the store does not know (none, made up, from another
+//! berth, long expired) a fresh one: it is a new visitor, and gets no sandbox until it comes
+//! back with that cookie. The terminal socket, the checks API and the port proxy accept only a
+//! session the store knows ([`Learner`]).
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::http::client::ClientAddr;
+use crate::store::KnownSession;
+use crate::store::sessions::COOKIE_LIFETIME;
 
 pub const COOKIE_NAME: &str = "berth_session";
 
-/// Cookies last a week; the sandbox behind them lives much shorter.
-const COOKIE_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
-
-/// A learner, as Docker names and labels know them: 12 lowercase hex digits.
+/// A learner, as Docker names and labels know them: 12 lowercase hex digits, random.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LearnerId(String);
 
 impl LearnerId {
-    /// The learner a session secret belongs to.
-    pub fn from_secret(secret: &str) -> LearnerId {
-        let digest = Sha256::digest(format!("berth-learner:{secret}").as_bytes());
-        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        LearnerId(hex)
+    /// A fresh id; the store makes sure no learner has it yet.
+    pub fn random() -> LearnerId {
+        LearnerId(random_hex(6))
     }
 
-    /// Accepts only what [`LearnerId::from_secret`] produces (used when reading labels back).
+    /// Accepts only 12 lowercase hex digits (used when reading ids back from labels).
     pub fn parse(text: &str) -> Option<LearnerId> {
         let valid =
             text.len() == 12 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -58,35 +62,58 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, value)| value.trim())
 }
 
-/// The session secret from the request's cookies, when it has a well-formed one.
-pub fn secret_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The session secret from the request's cookies, when it has a well-formed one (64 hex
+/// digits, as berth makes them). Whether berth knows it is the store's to say.
+pub fn secret_from_headers(headers: &HeaderMap) -> Option<&str> {
     cookie(headers, COOKIE_NAME)
         .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned)
 }
 
-/// The learner behind a request; pages always have one (the middleware makes it).
+/// The learner behind a request, with a session the store knows.
 #[derive(Debug, Clone)]
 pub struct Learner {
     pub id: LearnerId,
-    /// The browser came with its session cookie (it has been here before).
+    /// The browser came with a session berth knows (it has been here before).
     pub returning: bool,
+    /// Where the request came from, as per-address limits count it.
+    pub client: ClientAddr,
+    pub(crate) session: KnownSession,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Learner {
-    type Rejection = StatusCode;
+impl Learner {
+    fn known(session: KnownSession, client: ClientAddr) -> Learner {
+        Learner {
+            id: session.learner.clone(),
+            returning: true,
+            client,
+            session,
+        }
+    }
+}
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+/// Without a session the store knows: 401, and what to do about it.
+impl FromRequestParts<AppState> for Learner {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         if let Some(learner) = parts.extensions.get::<Learner>() {
             return Ok(learner.clone());
         }
-        secret_from_headers(&parts.headers)
-            .map(|secret| Learner {
-                id: LearnerId::from_secret(&secret),
-                returning: true,
-            })
-            .ok_or(StatusCode::UNAUTHORIZED)
+        let Some(secret) = secret_from_headers(&parts.headers) else {
+            return Err(unauthorized("no session: open a lesson page first"));
+        };
+        let Some(session) = state.store.find_session(secret) else {
+            return Err(unauthorized(
+                "berth does not know this session: reload the lesson page to get a new one",
+            ));
+        };
+        let client = state.clients.of_request(&parts.headers, &parts.extensions);
+        Ok(Learner::known(session, client))
     }
+}
+
+fn unauthorized(message: &str) -> Response {
+    (StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response()
 }
 
 /// `bytes` random bytes as lowercase hex.
@@ -96,26 +123,45 @@ pub fn random_hex(bytes: usize) -> String {
     buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_secret() -> String {
-    random_hex(32)
-}
-
-/// Middleware for pages: gives a browser without a session one, and makes the learner
-/// available to handlers.
-pub async fn ensure_session(mut request: Request, next: Next) -> Response {
-    let existing = secret_from_headers(request.headers());
-    let secret = existing.clone().unwrap_or_else(new_secret);
-    request.extensions_mut().insert(Learner {
-        id: LearnerId::from_secret(&secret),
-        returning: existing.is_some(),
-    });
+/// Middleware for pages: a browser without a session the store knows gets a fresh one; a
+/// known session's cookie is sent again now and then so it lasts while the learner comes back.
+/// The learner is then available to handlers.
+pub async fn ensure_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = state
+        .clients
+        .of_request(request.headers(), request.extensions());
+    let secret = secret_from_headers(request.headers()).map(str::to_owned);
+    let known = secret
+        .as_deref()
+        .and_then(|secret| state.store.find_session(secret));
+    let (learner, send_cookie) = match (known, secret) {
+        (Some(session), Some(secret)) => {
+            let send = session.refresh_cookie.then_some(secret);
+            (Learner::known(session, client), send)
+        }
+        _ => {
+            let (secret, session) = state.store.issue_session(client);
+            let learner = Learner {
+                returning: false,
+                ..Learner::known(session, client)
+            };
+            (learner, Some(secret))
+        }
+    };
+    request.extensions_mut().insert(learner.clone());
     let mut response = next.run(request).await;
-    if existing.is_none() {
+    if let Some(secret) = send_cookie {
         let cookie = format!(
-            "{COOKIE_NAME}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_SECS}"
+            "{COOKIE_NAME}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            COOKIE_LIFETIME.as_secs()
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);
+            state.store.cookie_sent(&learner.session);
         }
     }
     response
@@ -126,14 +172,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn learner_ids_are_stable_and_do_not_reveal_the_secret() {
-        let secret = "a".repeat(64);
-        let id = LearnerId::from_secret(&secret);
-        assert_eq!(id, LearnerId::from_secret(&secret));
-        assert_eq!(id.as_str().len(), 12);
-        assert!(!secret.contains(id.as_str()));
-        assert_eq!(LearnerId::parse(id.as_str()), Some(id));
+    fn learner_ids_are_random_and_well_formed() {
+        let (a, b) = (LearnerId::random(), LearnerId::random());
+        assert_ne!(a, b);
+        assert_eq!(LearnerId::parse(a.as_str()), Some(a));
         assert_eq!(LearnerId::parse("../../etc"), None);
+        assert_eq!(LearnerId::parse("ABCDEF012345"), None);
     }
 
     #[test]
@@ -144,7 +188,7 @@ mod tests {
             COOKIE,
             format!("theme=dark; {COOKIE_NAME}={good}").parse().unwrap(),
         );
-        assert_eq!(secret_from_headers(&headers), Some(good));
+        assert_eq!(secret_from_headers(&headers), Some(good.as_str()));
         headers.insert(COOKIE, format!("{COOKIE_NAME}=short").parse().unwrap());
         assert_eq!(secret_from_headers(&headers), None);
     }

@@ -329,8 +329,7 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
     }
     assert_eq!(ran.expect("the history card updated")["passed"], true);
 
-    let learner =
-        berth::session::LearnerId::from_secret(cookie.trim_start_matches("berth_session="));
+    let learner = server.learner_of(&cookie);
     server.stop_keeping_data().await;
     let restarted = common::start_docker_with(move |config| {
         config.lessons = Some(dir);

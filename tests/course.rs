@@ -77,9 +77,7 @@ async fn course_in(lang: Lang) {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
-        let id = berth::session::LearnerId::from_secret(
-            learner.cookie.trim_start_matches("berth_session="),
-        );
+        let id = server.learner_of(&learner.cookie);
         server.state().sandboxes.remove(&id, "lesson done").await;
     }
     server.stop().await;

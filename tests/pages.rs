@@ -7,7 +7,6 @@ mod common;
 use std::path::PathBuf;
 
 use berth::config::SandboxKind;
-use berth::session::LearnerId;
 use common::{TestServer, start_local, start_with, temp_dir, test_config};
 use reqwest::Response;
 use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -390,8 +389,8 @@ async fn when_berth_is_full_a_new_learner_sees_a_banner() {
     let mut config = test_config(SandboxKind::Local);
     config.max_sandboxes = 1;
     let server = start_with(config).await;
-    let secret = "a".repeat(64);
-    let owner = LearnerId::from_secret(&secret);
+    let cookie = server.new_learner().await;
+    let owner = server.learner_of(&cookie);
     server
         .state()
         .sandboxes
@@ -416,7 +415,6 @@ async fn when_berth_is_full_a_new_learner_sees_a_banner() {
     assert!(page.contains("지금은 berth에 빈자리가 없습니다"), "{page}");
 
     // The learner who has the sandbox is not turned away.
-    let cookie = format!("berth_session={secret}");
     let page = get(&server, "/en/01-first-container", &[("cookie", &cookie)]).await;
     let page = page.text().await.unwrap();
     assert!(!page.contains("full-banner"), "{page}");

@@ -6,13 +6,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use berth::session::LearnerId;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use common::{docker, start_docker, start_docker_with};
-
-fn learner_of(cookie: &str) -> LearnerId {
-    LearnerId::from_secret(cookie.trim_start_matches("berth_session="))
-}
 
 async fn containers_labelled(label: &str) -> Vec<bollard::models::ContainerSummary> {
     docker()
@@ -45,7 +40,7 @@ async fn the_workstation_is_hardened_as_designed() {
     let server = start_docker().await;
     let cookie = server.new_learner().await;
     let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
-    let learner = learner_of(&cookie);
+    let learner = server.learner_of(&cookie);
     let sandbox = server.state().sandboxes.get(&learner).unwrap();
     let inspect = docker()
         .await
@@ -161,8 +156,16 @@ async fn two_learners_get_two_workstations_that_cannot_see_each_other() {
     let bob = server.new_learner().await;
     let mut a = server.shell(&alice, "?cols=200&rows=50").await;
     let mut b = server.shell(&bob, "?cols=200&rows=50").await;
-    let a_id = server.state().sandboxes.get(&learner_of(&alice)).unwrap();
-    let b_id = server.state().sandboxes.get(&learner_of(&bob)).unwrap();
+    let a_id = server
+        .state()
+        .sandboxes
+        .get(&server.learner_of(&alice))
+        .unwrap();
+    let b_id = server
+        .state()
+        .sandboxes
+        .get(&server.learner_of(&bob))
+        .unwrap();
     assert_ne!(a_id.workstation_id(), b_id.workstation_id());
 
     a.run("echo alice-secret > ~/diary.txt; sleep 600 & echo started")
@@ -194,7 +197,7 @@ async fn two_learners_get_two_workstations_that_cannot_see_each_other() {
 async fn idle_sandboxes_are_removed_after_the_idle_timeout() {
     let server = start_docker_with(|config| config.idle_timeout = Duration::from_secs(2)).await;
     let cookie = server.new_learner().await;
-    let learner = learner_of(&cookie);
+    let learner = server.learner_of(&cookie);
     let term = server.shell(&cookie, "").await;
     let id = server
         .state()
@@ -237,7 +240,13 @@ async fn a_sandbox_ends_at_its_maximum_lifetime_and_the_terminal_hears_why() {
         "{error}"
     );
     term.expect_control("exit").await;
-    assert!(server.state().sandboxes.get(&learner_of(&cookie)).is_none());
+    assert!(
+        server
+            .state()
+            .sandboxes
+            .get(&server.learner_of(&cookie))
+            .is_none()
+    );
     server.stop().await;
 }
 
@@ -300,7 +309,7 @@ async fn stopping_berth_removes_every_sandbox_it_started() {
 async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
     let server = start_docker_with(|config| config.idle_timeout = Duration::from_secs(3)).await;
     let cookie = server.new_learner().await;
-    let learner = learner_of(&cookie);
+    let learner = server.learner_of(&cookie);
     assert!(
         server.state().sandboxes.get(&learner).is_none(),
         "the catalog starts nothing"
@@ -324,7 +333,7 @@ async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
 async fn a_workstation_that_died_is_replaced_on_the_next_connection() {
     let server = start_docker().await;
     let cookie = server.new_learner().await;
-    let learner = learner_of(&cookie);
+    let learner = server.learner_of(&cookie);
     let mut term = server.shell(&cookie, "?cols=200&rows=50").await;
     let dead = server
         .state()

@@ -622,8 +622,7 @@ async fn quotas_and_removal() {
     ok(&me, "build -t mine b").await;
     ok(&me, "tag busybox my/busybox:copy").await;
 
-    let learner =
-        berth::session::LearnerId::from_secret(me.cookie.trim_start_matches("berth_session="));
+    let learner = server.learner_of(&me.cookie);
     server.state().sandboxes.remove(&learner, "test").await;
     let engine = common::docker().await;
     let owned = |kind: &str| format!("{kind} of {} left", me.learner);

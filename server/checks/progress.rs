@@ -1,56 +1,31 @@
-//! What each learner has passed, kept in SQLite in the data dir, so progress survives berth
-//! restarts. Learners are the ids derived from their session cookie; nothing else is stored.
+//! What each learner has passed, kept in the store's `passed` table, so progress survives berth
+//! restarts and replaced sandboxes. Learners are the ids the store assigned to their sessions.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
 use super::eval::Outcome;
 use crate::session::LearnerId;
+use crate::store::Store;
 
 pub struct Progress {
-    db: Mutex<Connection>,
+    store: Arc<Store>,
     /// (learner, lesson, exercise) already written, so live re-runs cost no writes.
     known: Mutex<HashSet<(String, String, String)>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("progress database {path}: {source}")]
-pub struct ProgressError {
-    path: String,
-    source: rusqlite::Error,
-}
-
 impl Progress {
-    /// Opens (or creates) `<data-dir>/progress.sqlite3`.
-    pub fn open(data_dir: &Path) -> Result<Progress, ProgressError> {
-        let path = data_dir.join("progress.sqlite3");
-        let error = |source| ProgressError {
-            path: path.display().to_string(),
-            source,
-        };
-        let db = Connection::open(&path).map_err(error)?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS passed (
-                 learner TEXT NOT NULL,
-                 lesson TEXT NOT NULL,
-                 exercise TEXT NOT NULL,
-                 at INTEGER NOT NULL,
-                 PRIMARY KEY (learner, lesson, exercise)
-             );",
-        )
-        .map_err(error)?;
-        Ok(Progress {
-            db: Mutex::new(db),
+    pub fn new(store: Arc<Store>) -> Progress {
+        Progress {
+            store,
             known: Mutex::new(HashSet::new()),
-        })
+        }
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|e| e.into_inner())
+        self.store.db()
     }
 
     /// Remembers a passed exercise (a later failure does not take it back).

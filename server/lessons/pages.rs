@@ -520,9 +520,9 @@ async fn lesson(
     let xterm_css = "vendor/xterm/xterm.css";
     let full = state.sandboxes.would_refuse(&learner.id);
     // A browser that has been here before is about to open this page's terminal: start its
-    // sandbox now, while the page and scripts load. First visits (and cookie-less crawlers)
-    // wait for the socket instead.
-    if learner.returning && !full {
+    // sandbox now, while the page and scripts load. First visits (and cookie-less crawlers,
+    // and made-up cookies) wait for the socket instead, as do addresses over their limit.
+    if learner.returning && !full && state.may_start_sandbox(&learner).is_ok() {
         state.sandboxes.prewarm(&learner.id);
     }
     let by_lesson = state.progress.by_lesson(&learner.id);

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
 use super::tab::{Subscription, Tab, TabEvent};
 use crate::AppState;
+use crate::lessons::Lang;
 use crate::sandbox::{Sandbox, SandboxError, TermSize};
-use crate::session::{LearnerId, secret_from_headers};
+use crate::session::{Learner, LearnerId};
 
 /// Largest message a browser may send (a big paste); larger ones close the socket.
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -46,10 +47,12 @@ pub struct TerminalQuery {
     rows: Option<u16>,
 }
 
-/// `GET /ws/terminal`: 401 without a session, 403 from a foreign origin, else the socket.
+/// `GET /ws/terminal`: 403 from a foreign origin, 401 without a session the store knows, else
+/// the socket.
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    learner: Result<Learner, Response>,
     Query(query): Query<TerminalQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -60,18 +63,14 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let Some(secret) = secret_from_headers(&headers) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "no session: open a lesson page first\n",
-        )
-            .into_response();
+    let learner = match learner {
+        Ok(learner) => learner,
+        Err(unauthorized) => return unauthorized,
     };
-    let learner = LearnerId::from_secret(&secret);
     let tab = query.tab.as_deref().unwrap_or("0").parse::<u32>().ok();
     let lesson = query.lesson.as_deref().and_then(|lesson| {
         let (lang, slug) = lesson.split_once('/')?;
-        Some((crate::lessons::Lang::from_code(lang)?, slug.to_owned()))
+        Some((Lang::from_code(lang)?, slug.to_owned()))
     });
     let size = match (query.cols, query.rows) {
         (Some(cols), Some(rows)) if (2..=1000).contains(&cols) && (1..=500).contains(&rows) => {
@@ -138,15 +137,22 @@ async fn refuse(mut sink: Sink, error: &SandboxError) {
 async fn serve(
     socket: WebSocket,
     state: AppState,
-    learner: LearnerId,
+    learner: Learner,
     tab: Option<u32>,
     size: TermSize,
-    lesson: Option<(crate::lessons::Lang, String)>,
+    lesson: Option<(Lang, String)>,
 ) {
-    let (sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     let Some(tab_number) = tab else {
         return refuse(sink, &SandboxError::BadTab).await;
     };
+    if let Err(limited) = state.may_start_sandbox(&learner) {
+        tracing::info!(learner = %learner.id, client = %learner.client, "sandbox start refused: per-address limit");
+        let lang = lesson.as_ref().map_or(Lang::En, |(lang, _)| *lang);
+        send_control(&mut sink, &ServerMessage::error(limited.message(lang))).await;
+        return close(&mut sink, CLOSE_TRY_AGAIN_LATER, "").await;
+    }
+    let learner = learner.id;
     let (sandbox, tab) = match open_tab(&state, &learner, tab_number, size).await {
         Ok(opened) => opened,
         Err(error) => {

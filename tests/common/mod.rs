@@ -99,7 +99,12 @@ impl TestServer {
 
     /// A new learner: the session cookie a first page view hands out.
     pub async fn new_learner(&self) -> String {
-        let response = self.client().get(self.url("/")).send().await.unwrap();
+        self.new_learner_via(&self.client()).await
+    }
+
+    /// A new learner whose first page came through `client` (see [`TestServer::client_from`]).
+    pub async fn new_learner_via(&self, client: &reqwest::Client) -> String {
+        let response = client.get(self.url("/")).send().await.unwrap();
         let cookie = response
             .headers()
             .get_all("set-cookie")
@@ -108,6 +113,14 @@ impl TestServer {
             .find(|value| value.starts_with("berth_session="))
             .expect("the first page sets a session cookie");
         cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// The learner id berth keeps for this session cookie (`berth_session=…`).
+    pub fn learner_of(&self, cookie: &str) -> berth::session::LearnerId {
+        self.state()
+            .store
+            .learner_of(cookie.trim_start_matches("berth_session="))
+            .expect("berth knows this session")
     }
 
     /// A page as the learner with this session cookie sees it.
@@ -126,11 +139,30 @@ impl TestServer {
 
     /// Opens a terminal as a browser on this server's page would.
     pub async fn terminal(&self, cookie: &str, query: &str) -> Term {
+        self.terminal_from("127.0.0.1", cookie, query, &[]).await
+    }
+
+    /// Opens a terminal as a browser at another address would (any 127.x.y.z is this machine),
+    /// with extra request headers (as a proxy would add).
+    pub async fn terminal_from(
+        &self,
+        source: &str,
+        cookie: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+    ) -> Term {
         let mut request = self.ws_url(query).into_client_request().unwrap();
         let headers = request.headers_mut();
         headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
         headers.insert("origin", HeaderValue::from_str(&self.base).unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(request)
+        for (name, value) in extra {
+            headers.insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let stream = self.connect_from(source).await;
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
             .await
             .expect("terminal socket opens");
         Term {
@@ -138,6 +170,25 @@ impl TestServer {
             output: Vec::new(),
             controls: Vec::new(),
         }
+    }
+
+    /// A TCP connection to berth from `source`, an address of this machine (127.0.0.2, …):
+    /// what berth sees as another client.
+    pub async fn connect_from(&self, source: &str) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("{source}:0").parse().unwrap())
+            .expect("bind a loopback source address");
+        socket.connect(self.addr).await.expect("berth accepts")
+    }
+
+    /// An HTTP client whose connections come from `source`.
+    pub fn client_from(&self, source: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(source.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
     }
 
     /// Opens a terminal and waits for the shell prompt.
@@ -291,6 +342,17 @@ impl Term {
             .to_owned()
     }
 
+    /// Reads on until the server closes the socket; the close code it sent, if any.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.next_frame().await {
+                Some(Message::Close(frame)) => return frame.map(|frame| u16::from(frame.code)),
+                Some(_) => continue,
+                None => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
@@ -372,8 +434,7 @@ impl TestServer {
     /// A new learner whose sandbox is started now (as opening a terminal would).
     pub async fn sandboxed(&self) -> Sandboxed {
         let cookie = self.new_learner().await;
-        let secret = cookie.trim_start_matches("berth_session=");
-        let learner = berth::session::LearnerId::from_secret(secret);
+        let learner = self.learner_of(&cookie);
         let sandbox = self
             .state()
             .sandboxes
