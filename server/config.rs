@@ -80,19 +80,23 @@ pub struct ServeArgs {
     )]
     pub allowed_origins: Option<Vec<String>>,
 
-    /// Workstation memory limit in MiB (swap is the same: none extra). [default: 512]
+    /// Memory of one learner in MiB: their workstation, containers and builds share it (swap
+    /// is the same: none extra). [default: 1024]
     #[arg(long, env = "BERTH_MEMORY_MB", value_name = "MIB")]
     pub memory_mb: Option<u64>,
 
-    /// Workstation process limit. [default: 256]
+    /// Processes of one learner: their workstation, containers and builds share them.
+    /// [default: 512]
     #[arg(long, env = "BERTH_PIDS_LIMIT", value_name = "N")]
     pub pids_limit: Option<i64>,
 
-    /// Workstation CPUs (fractions allowed). [default: 1]
+    /// CPUs of one learner (fractions allowed): their workstation, containers and builds
+    /// share them. [default: 1]
     #[arg(long, env = "BERTH_CPUS", value_name = "CPUS")]
     pub cpus: Option<f64>,
 
-    /// Size of the tmpfs home and /tmp in MiB. [default: 256]
+    /// Size of the learner's tmpfs home in MiB (/tmp gets a quarter of it); both count
+    /// against their memory. [default: 256]
     #[arg(long, env = "BERTH_DISK_MB", value_name = "MIB")]
     pub disk_mb: Option<u64>,
 
@@ -100,6 +104,21 @@ pub struct ServeArgs {
     /// process limits). [default: 5]
     #[arg(long, env = "BERTH_MAX_CONTAINERS", value_name = "N")]
     pub max_containers: Option<usize>,
+
+    /// Disk one learner may fill with containers' files, volumes and built images together,
+    /// in MiB; past it berth stops what writes and refuses new writes. [default: 2048]
+    #[arg(long, env = "BERTH_DISK_QUOTA_MB", value_name = "MIB")]
+    pub disk_quota_mb: Option<u64>,
+
+    /// Close the host's own ports to learners' networks with firewall rules (iptables, as
+    /// root). Turn off only when the host is protected another way. [default: true]
+    #[arg(long, env = "BERTH_HOST_FIREWALL", num_args = 0..=1, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub host_firewall: Option<bool>,
+
+    /// Address range for learners' networks; each takes a /28 of it. [default: 10.240.0.0/12]
+    #[arg(long, env = "BERTH_SUBNET_POOL", value_name = "CIDR")]
+    pub subnet_pool: Option<String>,
 
     /// Images learners may pull, comma separated: `library/*` (every official image),
     /// `bitnami/*`, `ghcr.io/org/app`. The images lessons name are always allowed.
@@ -163,6 +182,9 @@ struct FileConfig {
     disk_mb: Option<u64>,
     max_containers: Option<usize>,
     pull_allow: Option<Vec<String>>,
+    disk_quota_mb: Option<u64>,
+    host_firewall: Option<bool>,
+    subnet_pool: Option<String>,
     client_ip_header: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     sandboxes_per_address: Option<usize>,
@@ -197,6 +219,12 @@ pub struct Config {
     pub max_containers: usize,
     /// Pull allowlist patterns (empty: official images), besides the lessons' images.
     pub pull_allow: Vec<String>,
+    /// Disk one learner may fill (containers' files, volumes, built images), in bytes.
+    pub disk_quota_bytes: u64,
+    /// Whether berth closes the host's ports to learners' networks.
+    pub host_firewall: bool,
+    /// Where learners' network subnets come from.
+    pub subnet_pool: String,
     /// The header a trusted proxy names the client in; none: the peer is the client.
     pub client_ip_header: Option<HeaderName>,
     /// Who may set that header.
@@ -225,13 +253,16 @@ impl Default for Config {
             allow_egress: false,
             allowed_origins: Vec::new(),
             limits: Limits {
-                memory_bytes: 512 * 1024 * 1024,
-                pids: 256,
+                memory_bytes: 1024 * 1024 * 1024,
+                pids: 512,
                 nano_cpus: 1_000_000_000,
                 disk_mb: 256,
             },
             max_containers: 5,
             pull_allow: Vec::new(),
+            disk_quota_bytes: 2048 << 20,
+            host_firewall: true,
+            subnet_pool: "10.240.0.0/12".to_owned(),
             client_ip_header: None,
             trusted_proxies: vec![
                 IpNet::from(IpAddr::from([127, 0, 0, 1])),
@@ -350,6 +381,18 @@ impl Config {
                 .map(|pattern| pattern.trim().to_owned())
                 .filter(|pattern| !pattern.is_empty())
                 .collect(),
+            disk_quota_bytes: args
+                .disk_quota_mb
+                .or(file.disk_quota_mb)
+                .map_or(defaults.disk_quota_bytes, |mb| mb << 20),
+            host_firewall: args
+                .host_firewall
+                .or(file.host_firewall)
+                .unwrap_or(defaults.host_firewall),
+            subnet_pool: args
+                .subnet_pool
+                .or(file.subnet_pool)
+                .unwrap_or(defaults.subnet_pool),
             client_ip_header,
             trusted_proxies,
             sandboxes_per_address: args
@@ -390,6 +433,23 @@ impl Config {
         }
         if self.limits.disk_mb < 8 {
             return invalid("disk-mb", "must be at least 8");
+        }
+        // The home and /tmp are memory: filling them must end in "no space", never in the
+        // shell killed for memory.
+        if (self.limits.disk_mb + self.limits.disk_mb / 4) << 20
+            > self.limits.memory_bytes as u64 / 2
+        {
+            return invalid(
+                "disk-mb",
+                "the home and /tmp (a quarter of it more) must fit in half of memory-mb",
+            );
+        }
+        if self.disk_quota_bytes < 64 << 20 {
+            return invalid("disk-quota-mb", "must be at least 64");
+        }
+        if let Err(reason) = crate::engine::networks::addresses::AddressPool::new(&self.subnet_pool)
+        {
+            return invalid("subnet-pool", &reason);
         }
         if self.idle_timeout.is_zero() || self.max_lifetime.is_zero() {
             return invalid("idle-timeout", "durations must be longer than zero");

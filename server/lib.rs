@@ -137,7 +137,7 @@ impl Running {
     /// Stops accepting, removes all sandboxes, and waits for the server to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        self.state.sandboxes.remove_all().await;
+        self.state.sandboxes.shutdown().await;
         if tokio::time::timeout(std::time::Duration::from_secs(5), self.server)
             .await
             .is_err()

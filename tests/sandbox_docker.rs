@@ -63,13 +63,23 @@ async fn the_workstation_is_hardened_as_designed() {
             .iter()
             .any(|o| o.starts_with("no-new-privileges"))
     );
-    assert_eq!(host.memory, Some(512 * 1024 * 1024));
+    assert_eq!(host.memory, Some(1024 * 1024 * 1024));
     assert_eq!(host.memory_swap, host.memory);
-    assert_eq!(host.pids_limit, Some(256));
+    assert_eq!(host.pids_limit, Some(512));
     assert_eq!(host.nano_cpus, Some(1_000_000_000));
     assert_eq!(host.readonly_rootfs, Some(true));
+    // The learner's budget: everything they run shares one cgroup with these limits.
+    let parent = host.cgroup_parent.clone().unwrap_or_default();
+    assert!(parent.ends_with(&format!("/{learner}")), "{parent:?}");
+    let budget = std::path::Path::new("/sys/fs/cgroup/pids").join(parent.trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_to_string(budget.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "512"
+    );
     let tmpfs = host.tmpfs.unwrap();
-    assert!(tmpfs["/tmp"].contains("size=256m"));
+    assert!(tmpfs["/tmp"].contains("size=64m"), "{tmpfs:?}");
     // The home is a tmpfs too, as a volume of its own so the learner's containers can mount
     // folders of it.
     let mounts = host.mounts.unwrap_or_default();
@@ -100,12 +110,12 @@ async fn the_workstation_is_hardened_as_designed() {
     // No host path but the learner's own scoped engine socket (DESIGN.md).
     let binds = host.binds.unwrap_or_default();
     assert_eq!(binds.len(), 1, "{binds:?}");
+    // The socket's folder names nothing of the learner or the host's data.
     assert!(
-        binds[0].ends_with(&format!(
-            "/engines/{learner}/docker.sock:/var/run/docker.sock"
-        )),
+        binds[0].ends_with("/docker.sock:/var/run/docker.sock"),
         "{binds:?}"
     );
+    assert!(!binds[0].contains(&learner.to_string()), "{binds:?}");
     assert_eq!(
         host.sysctls.unwrap_or_default()["net.ipv4.ip_unprivileged_port_start"],
         "0"
@@ -175,7 +185,11 @@ async fn two_learners_get_two_workstations_that_cannot_see_each_other() {
         "1"
     );
     // Nothing but Bob's own shell history.
-    assert_eq!(b.run("ls -A ~ | grep -vx .bash_history | wc -l").await, "0");
+    assert_eq!(
+        b.run("ls -A ~ | grep -vxE '[.](bash|berth)_history' | wc -l")
+            .await,
+        "0"
+    );
     assert_eq!(
         b.run("grep -rls alice-secret /home /tmp | wc -l").await,
         "0"

@@ -59,7 +59,8 @@ pub struct Scope {
 impl Scope {
     /// Makes the learner's socket and starts serving it.
     pub fn start(settings: EngineSettings, learner: &str) -> std::io::Result<Arc<Scope>> {
-        let dir = settings.sockets.join(learner);
+        // A folder of no meaning: the workstation's mount table shows its path.
+        let dir = settings.sockets.join(crate::session::random_hex(8));
         std::fs::create_dir_all(&dir)?;
         // Others may pass through to the socket (a remapped container user is "other" to
         // the host) but not list the folder.

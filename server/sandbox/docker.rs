@@ -29,6 +29,9 @@ use crate::engine::wire::{Endpoint, Upstream, path_with_query, read_limited};
 use crate::engine::{EngineSettings, Policy, Quotas, Scope};
 use crate::session::LearnerId;
 
+use super::budget::{self, Budgets};
+use super::firewall::HostFirewall;
+
 const LEARNER_USER: &str = "learner";
 const LEARNER_HOME: &str = "/home/learner";
 const HOSTNAME: &str = "berth";
@@ -42,8 +45,6 @@ const LEARNER_NETWORKS: usize = 5;
 const LEARNER_MAX_RESTARTS: i64 = 3;
 /// Builds running at once, all learners together.
 const BUILDS_AT_ONCE: usize = 4;
-/// Learners' networks take their subnets from here unless configured otherwise.
-pub const DEFAULT_SUBNET_POOL: &str = "10.240.0.0/12";
 
 /// Bytes read from the shell at once; with [`SHELL_CHANNEL_CHUNKS`] this bounds what berth holds.
 const READ_CHUNK: usize = 16 * 1024;
@@ -69,7 +70,7 @@ pub fn engine_settings(
 ) -> Result<EngineSettings, SandboxError> {
     let data_dir = std::path::absolute(&config.data_dir)
         .map_err(|e| SandboxError::Engine(format!("data dir: {e}")))?;
-    let addresses = AddressPool::new(DEFAULT_SUBNET_POOL).map_err(SandboxError::Engine)?;
+    let addresses = AddressPool::new(&config.subnet_pool).map_err(SandboxError::Engine)?;
     Ok(EngineSettings {
         upstream: Upstream::new(endpoint.clone()),
         instance: instance.to_owned(),
@@ -87,12 +88,25 @@ pub fn engine_settings(
             networks: LEARNER_NETWORKS,
         },
         pulls: Arc::new(PullPolicy::new(&config.pull_allow, lesson_images)),
-        sockets: data_dir.join("engines"),
+        sockets: sockets_root(&data_dir, instance),
         scratch: data_dir.join("builds"),
         addresses: Arc::new(addresses),
         builds: Arc::new(tokio::sync::Semaphore::new(BUILDS_AT_ONCE)),
         cgroup_root: None,
     })
+}
+
+/// Where learners' sockets live. Under /run when berth may write there: the workstation's
+/// mount table shows the socket's path, and it should name nothing of the host's data.
+fn sockets_root(data_dir: &std::path::Path, instance: &str) -> std::path::PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("berth-sockets:{instance}").as_bytes());
+    let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let run = std::path::Path::new("/run/berth").join(&tag);
+    match std::fs::create_dir_all(&run) {
+        Ok(()) => run,
+        Err(_) => data_dir.join("engines"),
+    }
 }
 
 pub struct DockerBackend {
@@ -101,6 +115,8 @@ pub struct DockerBackend {
     instance: String,
     limits: Limits,
     engine: EngineSettings,
+    budgets: Option<Budgets>,
+    firewall: Option<HostFirewall>,
 }
 
 /// The engine answered with something other than success: its message.
@@ -135,13 +151,25 @@ impl DockerBackend {
         if !status.is_success() {
             return Err(SandboxError::EngineRefused(engine_said(status, &found)));
         }
-        let engine = engine_settings(config, instance, lesson_images, &endpoint)?;
+        let mut engine = engine_settings(config, instance, lesson_images, &endpoint)?;
+        let budgets = Budgets::detect(&upstream, instance).await;
+        engine.cgroup_root = budgets.as_ref().map(|b| b.parent().to_owned());
+        let firewall = if config.host_firewall {
+            Some(HostFirewall::install(instance).map_err(SandboxError::Firewall)?)
+        } else {
+            tracing::warn!(
+                "--host-firewall is off: learners' networks can reach the host's own ports"
+            );
+            None
+        };
         Ok(DockerBackend {
             upstream,
             image: config.image.clone(),
             instance: instance.to_owned(),
             limits: config.limits.clone(),
             engine,
+            budgets,
+            firewall,
         })
     }
 
@@ -198,12 +226,14 @@ impl DockerBackend {
             "PidsLimit": self.limits.pids,
             "NanoCpus": self.limits.nano_cpus,
             "ReadonlyRootfs": true,
-            "Tmpfs": {"/tmp": format!("rw,nosuid,nodev,size={disk}m,mode=1777")},
+            "Tmpfs": {"/tmp": format!("rw,nosuid,nodev,size={}m,mode=1777", (disk / 4).max(1))},
             "Mounts": [{
                 "Type": "volume", "Source": home, "Target": LEARNER_HOME,
                 "VolumeOptions": {"NoCopy": true},
             }],
             "Init": true,
+            // Its own cgroup namespace: the learner's budget path is berth's business.
+            "CgroupnsMode": "private",
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "NetworkMode": network,
@@ -359,8 +389,19 @@ impl Backend for DockerBackend {
             id: String::new(),
             home: names::home_volume(learner.as_str()),
             scope: scope.clone(),
+            budgets: self.budgets.clone(),
         };
         let created = async {
+            if let Some(budgets) = &self.budgets {
+                let limits = budget::Limits {
+                    memory_bytes: self.limits.memory_bytes,
+                    nano_cpus: self.limits.nano_cpus,
+                    pids: self.limits.pids,
+                };
+                budgets.prepare(learner.as_str(), limits).map_err(|e| {
+                    SandboxError::Engine(format!("cannot make the learner's budget: {e}"))
+                })?;
+            }
             let network = crate::engine::networks::create_default(&scope).await?;
             let id = self.create_container(learner, &scope, &network).await?;
             self.upstream
@@ -390,6 +431,15 @@ impl Backend for DockerBackend {
                 prefetch_one(&upstream, &image).await;
             }
         });
+    }
+
+    async fn stop(&self) {
+        if let Some(firewall) = &self.firewall {
+            firewall.remove();
+        }
+        if let Some(budgets) = &self.budgets {
+            budgets.remove_root();
+        }
     }
 
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
@@ -447,6 +497,9 @@ impl Backend for DockerBackend {
             vec![format!("{LABEL_INSTANCE}={}", self.instance)],
         )]);
         crate::engine::images::remove_labelled(upstream, &labelled).await?;
+        if let Some(budgets) = &self.budgets {
+            budgets.sweep();
+        }
         for dir in [&self.engine.sockets, &self.engine.scratch] {
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for entry in entries.flatten() {
@@ -465,6 +518,7 @@ pub struct DockerWorkstation {
     /// The learner's home volume.
     home: String,
     scope: Arc<Scope>,
+    budgets: Option<Budgets>,
 }
 
 /// Reads a multiplexed exec stream (no TTY): stdout, up to `limit` bytes.
@@ -617,6 +671,9 @@ impl Workstation for DockerWorkstation {
             .await?;
         if let Ok(network) = crate::engine::scope::network(&self.scope, "bridge").await {
             crate::engine::networks::delete(&self.scope, &network.id).await?;
+        }
+        if let Some(budgets) = &self.budgets {
+            budgets.remove(self.scope.names().learner());
         }
         Ok(())
     }

@@ -45,8 +45,32 @@ impl HostFirewall {
                 if run(tool, &["-N", &chain]).is_err() {
                     run(tool, &["-F", &chain])?;
                 }
-                run(tool, &["-A", &chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"])?;
-                run(tool, &["-A", &chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"])?;
+                run(
+                    tool,
+                    &[
+                        "-A",
+                        &chain,
+                        "-m",
+                        "conntrack",
+                        "--ctstate",
+                        "ESTABLISHED,RELATED",
+                        "-j",
+                        "RETURN",
+                    ],
+                )?;
+                run(
+                    tool,
+                    &[
+                        "-A",
+                        &chain,
+                        "-p",
+                        "tcp",
+                        "-j",
+                        "REJECT",
+                        "--reject-with",
+                        "tcp-reset",
+                    ],
+                )?;
                 run(tool, &["-A", &chain, "-j", "DROP"])?;
                 if run(tool, &["-C", "INPUT", "-i", &interfaces, "-j", &chain]).is_err() {
                     run(tool, &["-I", "INPUT", "1", "-i", &interfaces, "-j", &chain])?;
@@ -59,7 +83,10 @@ impl HostFirewall {
                 (_, Err(error)) => tracing::debug!(%error, "no IPv6 firewall rules"),
             }
         }
-        tracing::info!(chain, "host firewall: learners' networks cannot reach the host's ports");
+        tracing::info!(
+            chain,
+            "host firewall: learners' networks cannot reach the host's ports"
+        );
         Ok(HostFirewall { chain, tools })
     }
 

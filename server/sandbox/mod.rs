@@ -4,7 +4,9 @@
 //! [`Manager`] owns the live ones: one per learner, at most `max_sandboxes`, removed when idle,
 //! when their lifetime is over, and all of them when berth stops.
 
+pub mod budget;
 pub mod docker;
+pub mod firewall;
 pub mod local;
 mod reaper;
 
@@ -79,6 +81,10 @@ pub enum SandboxError {
     #[error("berth is full: no network addresses are left. Try again in a minute.")]
     NoAddresses,
     #[error(
+        "berth could not close the host's ports to learners' networks ({0}); run berth as root with iptables installed, or pass --host-firewall false when the host is protected another way"
+    )]
+    Firewall(String),
+    #[error(
         "the local sandbox runs shells on this machine, so berth only allows it on a loopback address (listening on {0}); use --sandbox docker or --listen 127.0.0.1:8080"
     )]
     LocalNotOnLoopback(std::net::SocketAddr),
@@ -102,6 +108,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn remove_leftovers(&self) -> Result<usize, SandboxError>;
     /// Starts pulling the images lessons name, in the background, so a class does not wait.
     fn prefetch(&self, _images: Vec<String>) {}
+    /// Undoes what the backend set up on the host (after every sandbox is gone).
+    async fn stop(&self) {}
 }
 
 /// One learner's workstation.
@@ -389,6 +397,12 @@ impl Manager {
             .iter()
             .map(|learner| self.remove(learner, "berth is shutting down"));
         futures_util::future::join_all(removals).await;
+    }
+
+    /// Removes every sandbox, then what the backend set up on the host; called on shutdown.
+    pub async fn shutdown(&self) {
+        self.remove_all().await;
+        self.backend.stop().await;
     }
 
     pub fn stats(&self) -> Stats {

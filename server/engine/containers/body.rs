@@ -410,12 +410,17 @@ fn host_config(
     out.insert("CapAdd".into(), json!(LEARNER_CAPS));
     out.insert("SecurityOpt".into(), json!(["no-new-privileges"]));
     out.insert("PublishAllPorts".into(), false.into());
+    out.insert("CgroupnsMode".into(), "private".into());
     out.insert(
         "LogConfig".into(),
         json!({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}),
     );
     Ok(out)
 }
+
+/// The OOM score of a learner's containers, at least: when a learner's budget runs out of
+/// memory, their containers' processes go before their workstation's shell (at 0).
+pub const LEARNER_OOM_SCORE: i64 = 500;
 
 /// CPU shares only weigh a learner's containers against each other (each learner has a
 /// budget of their own), and are kept to the engine's usual range; the OOM score may only be
@@ -431,9 +436,10 @@ fn weights(host: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<()
             "--oom-score-adj below 0 is not available in this sandbox",
         ));
     }
-    if oom > 0 {
-        out.insert("OomScoreAdj".into(), oom.min(1000).into());
-    }
+    out.insert(
+        "OomScoreAdj".into(),
+        oom.clamp(LEARNER_OOM_SCORE, 1000).into(),
+    );
     Ok(())
 }
 
@@ -975,7 +981,7 @@ mod tests {
         .unwrap();
         let host = &plan.body["HostConfig"];
         assert_eq!(host["CpuShares"], 1024);
-        assert_eq!(host["OomScoreAdj"], 5);
+        assert_eq!(host["OomScoreAdj"], LEARNER_OOM_SCORE);
         assert_eq!(
             host["Tmpfs"]["/t"],
             format!("nosuid,nodev,mode=1777,size={}", 512 << 20)
