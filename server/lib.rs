@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/ws/terminal", get(terminal::bridge::upgrade))
+        .route("/api/sandbox/reset", post(reset_sandbox))
         .route("/api/checks/{lang}/{slug}", post(checks::api::all))
         .route(
             "/api/checks/{lang}/{slug}/{exercise}",
@@ -72,6 +73,26 @@ pub fn app(state: AppState) -> Router {
         .merge(assets::routes())
         .merge(pages)
         .with_state(state)
+}
+
+/// "Reset my sandbox": the learner's sandbox goes, whatever state it is in (at its process
+/// limit, say); the page's terminals reconnect to a fresh one.
+async fn reset_sandbox(
+    State(state): State<AppState>,
+    learner: session::Learner,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    if !terminal::bridge::origin_allowed(&headers, &state.config.allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not reset a sandbox\n",
+        );
+    }
+    state
+        .sandboxes
+        .remove(&learner.id, "the learner reset it")
+        .await;
+    (StatusCode::OK, "reset\n")
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -134,6 +155,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Stops serving at once and cleans nothing up: what a crash leaves behind, for tests of
+    /// what the next start finds.
+    pub fn abandon(self) {
+        self.server.abort();
+    }
+
     /// Stops accepting, removes all sandboxes, and waits for the server to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());

@@ -388,21 +388,23 @@ async fn the_host_is_not_a_neighbour() {
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), before);
     // The learner's own port links still work (the host reaching into the network).
     alice
-        .docker("run -d --name web -p 8080:80 busybox httpd -f -p 80")
+        .docker("run -d --name web -p 8080:80 busybox sh -c 'mkdir /www && echo hello-from-web > /www/index.html && httpd -f -p 80 -h /www'")
         .await;
-    alice.sh("mkdir -p ~/x").await;
-    let page = server
-        .client()
-        .get(server.url("/ports/8080/"))
-        .header("Cookie", format!("berth_session={}", alice.cookie))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(
-        page.status().as_u16(),
-        502,
-        "the port link reaches the container"
-    );
+    let page = common::wait_until(std::time::Duration::from_secs(10), || async {
+        let page = server
+            .client()
+            .get(server.url("/ports/8080/"))
+            .header("Cookie", &alice.cookie)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        page.contains("hello-from-web").then_some(page)
+    })
+    .await;
+    assert!(page.is_some(), "the port link does not reach the container");
     server.stop().await;
 }
 

@@ -102,7 +102,7 @@ async fn the_workstation_is_hardened_as_designed() {
     assert!(!volume.labels.contains_key("berth.owner"));
     let log = host.log_config.unwrap();
     assert_eq!(log.typ.as_deref(), Some("json-file"));
-    assert_eq!(log.config.unwrap()["max-size"], "1m");
+    assert_eq!(log.config.unwrap()["max-size"], "16m");
     assert_eq!(
         host.restart_policy.unwrap().name,
         Some(bollard::models::RestartPolicyNameEnum::NO)

@@ -64,7 +64,7 @@ async fn containers_behave_as_on_a_laptop() {
     assert_eq!(limited.trim(), (64u64 << 20).to_string());
     let too_big = refused(&me, "run --rm -m 4g busybox true").await;
     assert!(
-        too_big.contains("berth: --memory can be at most 512m"),
+        too_big.contains("berth: --memory can be at most 1024m"),
         "{too_big}"
     );
 

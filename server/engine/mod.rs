@@ -9,6 +9,7 @@
 //! (`containers::body`, `build::dockerfile`, …) → the one engine client ([`wire`]) → answers
 //! rewritten into the learner's names ([`names`], [`reply`]).
 
+pub mod budget;
 pub mod build;
 pub mod containers;
 mod dispatch;
@@ -18,6 +19,7 @@ pub mod filters;
 pub mod fuzz;
 pub mod gates;
 pub mod images;
+pub mod meter;
 pub mod names;
 pub mod networks;
 pub mod refusal;

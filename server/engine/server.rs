@@ -51,6 +51,10 @@ pub struct Scope {
     builds: Arc<Semaphore>,
     /// Why the learner may not write more to disk now, when they are over their quota.
     disk_over: Mutex<Option<String>>,
+    /// The step container of the build running now (`---> Running in …`).
+    build_step: Mutex<Option<String>>,
+    /// What the learner should know now (past a limit), for the page.
+    notices: watch::Sender<Vec<super::meter::Notice>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Counts changes to the learner's containers (started, stopped, died, removed…).
     changes: watch::Sender<u64>,
@@ -87,12 +91,15 @@ impl Scope {
             quota: tokio::sync::Mutex::new(()),
             builds: Arc::new(Semaphore::new(1)),
             disk_over: Mutex::new(None),
+            build_step: Mutex::new(None),
+            notices: watch::channel(Vec::new()).0,
             tasks: Mutex::new(Vec::new()),
             changes,
         });
         let server = tokio::spawn(serve(Arc::downgrade(&scope), listener));
         let watcher = tokio::spawn(watch_events(Arc::downgrade(&scope)));
-        scope.tasks().extend([server, watcher]);
+        let meter = super::meter::spawn(Arc::downgrade(&scope));
+        scope.tasks().extend([server, watcher, meter]);
         Ok(scope)
     }
 
@@ -179,6 +186,38 @@ impl Scope {
 
     pub fn set_disk_over(&self, report: Option<String>) {
         *self.disk_over.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
+    /// A build's step container started (or the build ended: `None`).
+    pub fn set_build_step(&self, id: Option<String>) {
+        *self.build_step.lock().unwrap_or_else(|e| e.into_inner()) = id;
+    }
+
+    pub fn build_step(&self) -> Option<String> {
+        self.build_step
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether one of the learner's builds runs now.
+    pub fn build_running(&self) -> bool {
+        self.builds.available_permits() == 0
+    }
+
+    /// What the learner should know now; the page shows it.
+    pub fn notices(&self) -> watch::Receiver<Vec<super::meter::Notice>> {
+        self.notices.subscribe()
+    }
+
+    pub fn set_notices(&self, notices: Vec<super::meter::Notice>) {
+        self.notices.send_if_modified(|shown| {
+            let changed = *shown != notices;
+            if changed {
+                *shown = notices;
+            }
+            changed
+        });
     }
 
     /// The lock under which a quota is checked and the object made.

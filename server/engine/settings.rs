@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::budget::Budgets;
 use super::images::reference::PullPolicy;
 use super::networks::addresses::AddressPool;
 use super::wire::Upstream;
@@ -64,17 +65,18 @@ pub struct EngineSettings {
     pub addresses: Arc<AddressPool>,
     /// Builds running at once, for all learners together.
     pub builds: Arc<Semaphore>,
-    /// The cgroup under which each learner's budget lives (`/berth/<instance>`), when berth
-    /// manages budgets.
-    pub cgroup_root: Option<String>,
+    /// Learners' budgets (cgroups), when berth can make them.
+    pub budgets: Option<Budgets>,
+    /// Disk one learner may fill with containers' files, volumes and built images, in bytes.
+    pub disk_quota: u64,
 }
 
 impl EngineSettings {
     /// The cgroup parent of everything a learner runs: their workstation, their containers and
     /// their builds share its limits.
     pub fn budget_parent(&self, learner: &str) -> Option<String> {
-        self.cgroup_root
+        self.budgets
             .as_ref()
-            .map(|root| format!("{root}/{learner}"))
+            .map(|budgets| format!("{}/{learner}", budgets.parent()))
     }
 }

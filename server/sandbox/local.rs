@@ -221,6 +221,7 @@ impl Workstation for LocalWorkstation {
             .map_err(shell_error)?;
 
         Ok(Shell {
+            mark: None,
             input: input_tx,
             events: events_rx,
         })

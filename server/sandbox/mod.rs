@@ -4,7 +4,6 @@
 //! [`Manager`] owns the live ones: one per learner, at most `max_sandboxes`, removed when idle,
 //! when their lifetime is over, and all of them when berth stops.
 
-pub mod budget;
 pub mod docker;
 pub mod firewall;
 pub mod local;
@@ -64,6 +63,8 @@ pub enum ShellEvent {
 pub struct Shell {
     pub input: mpsc::Sender<ShellInput>,
     pub events: mpsc::Receiver<ShellEvent>,
+    /// What marks the processes started from this shell (see [`Workstation::end_processes`]).
+    pub mark: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,13 @@ pub trait Workstation: Send + Sync + 'static {
     /// Runs a command as the learner, without a terminal (checks' probes): its exit code and
     /// the start of its output. `SandboxError::Shell("timeout")` when it takes too long.
     async fn run(&self, command: &str, timeout: Duration) -> Result<(i64, String), SandboxError>;
+    /// Ends every process a shell started (the shell itself stays): it must work while the
+    /// workstation is at its process limit. Returns how many ended.
+    async fn end_processes(&self, _mark: &str) -> Result<usize, SandboxError> {
+        Err(SandboxError::Shell(
+            "this sandbox cannot end a tab's processes".to_owned(),
+        ))
+    }
 }
 
 /// What a check reads of a command's output.
@@ -201,6 +209,20 @@ impl Sandbox {
         let tab = Tab::start(shell);
         tabs.insert(number, tab.clone());
         Ok(tab)
+    }
+
+    /// Ends what the shell of tab `number` started, keeping the shell.
+    pub async fn end_processes(&self, number: u32) -> Result<usize, SandboxError> {
+        let mark = self
+            .tabs
+            .lock()
+            .await
+            .get(&number)
+            .and_then(|tab| tab.mark().map(str::to_owned));
+        match mark {
+            Some(mark) => self.workstation.end_processes(&mark).await,
+            None => Ok(0),
+        }
     }
 
     /// Ends the shell of tab `number` and what runs in it, as closing a terminal window does.

@@ -85,7 +85,7 @@ pub async fn upgrade(
 
 /// The Origin of a browser's request must be this server (or a configured origin). Clients
 /// that are not browsers send no Origin and cannot be tricked into using a cookie anyway.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -179,6 +179,32 @@ async fn serve(
         }))
     });
     let _checks = AbortOnDrop(checks);
+    let notices = sandbox.scope().map(|scope| {
+        let mut notices = scope.notices();
+        let control = control.downgrade();
+        tokio::spawn(async move {
+            let mut shown = Vec::new();
+            loop {
+                let current = notices.borrow_and_update().clone();
+                if current != shown {
+                    let Some(control) = control.upgrade() else {
+                        return;
+                    };
+                    let message = ServerMessage::Notices {
+                        notices: current.clone(),
+                    };
+                    if control.send(message).await.is_err() {
+                        return;
+                    }
+                    shown = current;
+                }
+                if notices.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let _notices = AbortOnDrop(notices);
     let ports = sandbox.scope().map(|scope| scope.ports());
     let mut writer = tokio::spawn(write_to_browser(
         sink,
@@ -210,6 +236,15 @@ async fn serve(
                 Ok(ClientMessage::Close {}) => {
                     sandbox.close_tab(tab_number).await;
                     break;
+                }
+                Ok(ClientMessage::EndProcesses {}) => {
+                    let answer = match sandbox.end_processes(tab_number).await {
+                        Ok(processes) => ServerMessage::Ended { processes },
+                        Err(error) => ServerMessage::error(format!(
+                            "Could not stop what runs in this tab: {error}. Reset the sandbox instead."
+                        )),
+                    };
+                    let _ = control.send(answer).await;
                 }
                 Err(reason) => {
                     let _ = control.send(ServerMessage::error(reason)).await;

@@ -16,6 +16,9 @@ pub enum ClientMessage {
     },
     /// The learner closed this tab: its shell ends, with everything started from it.
     Close {},
+    /// "Stop everything in this tab": every process started from this tab's shell ends, the
+    /// shell stays (this works at the process limit, where the shell cannot fork).
+    EndProcesses {},
 }
 
 /// Server → browser.
@@ -42,6 +45,15 @@ pub enum ServerMessage {
         exercise: String,
         passed: bool,
         message: String,
+    },
+    /// What the learner should know about their sandbox now (a limit reached); an empty list
+    /// clears what was shown.
+    Notices {
+        notices: Vec<crate::engine::meter::Notice>,
+    },
+    /// The answer to `end_processes`: how many processes ended.
+    Ended {
+        processes: usize,
     },
 }
 

@@ -42,6 +42,8 @@ struct TabState {
 
 pub struct Tab {
     input: Mutex<Option<mpsc::Sender<ShellInput>>>,
+    /// What marks the processes of this tab's shell.
+    mark: Option<String>,
     state: Mutex<TabState>,
     subscriber_changed: Notify,
 }
@@ -68,11 +70,17 @@ impl Tab {
     pub fn start(shell: Shell) -> Arc<Tab> {
         let tab = Arc::new(Tab {
             input: Mutex::new(Some(shell.input)),
+            mark: shell.mark,
             state: Mutex::new(TabState::default()),
             subscriber_changed: Notify::new(),
         });
         tokio::spawn(pump(tab.clone(), shell.events));
         tab
+    }
+
+    /// What marks the processes of this tab's shell, when the backend marks them.
+    pub fn mark(&self) -> Option<&str> {
+        self.mark.as_deref()
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, TabState> {

@@ -199,6 +199,14 @@ impl TestServer {
         term
     }
 
+    /// berth dies without cleaning up (as with SIGKILL): its containers, images, rules and
+    /// data stay for the next start to find.
+    pub fn crash(mut self) {
+        if let Some(running) = self.running.take() {
+            running.abandon();
+        }
+    }
+
     /// Stops berth but keeps its data dir, for a restart on the same data.
     pub async fn stop_keeping_data(mut self) {
         if let Some(running) = self.running.take() {
@@ -224,13 +232,19 @@ impl Drop for TestServer {
         let Ok(instance) = std::fs::read_to_string(self.data_dir.join("instance-id")) else {
             return;
         };
-        let filter = format!("label=berth.instance={}", instance.trim());
+        let instance = instance.trim().to_owned();
+        let filter = format!("label=berth.instance={instance}");
         for (list, remove) in [
             (vec!["ps", "-aq", "--filter"], vec!["rm", "-f"]),
             (
                 vec!["network", "ls", "-q", "--filter"],
                 vec!["network", "rm"],
             ),
+            (
+                vec!["volume", "ls", "-q", "--filter"],
+                vec!["volume", "rm", "-f"],
+            ),
+            (vec!["images", "-q", "--filter"], vec!["rmi", "-f"]),
         ] {
             let Ok(listed) = std::process::Command::new("docker")
                 .args(list)
@@ -247,6 +261,16 @@ impl Drop for TestServer {
                     .output();
             }
         }
+        // And what berth set up on the host: its firewall chain and its learners' budgets.
+        let chain = format!("BERTH-{instance}");
+        let script = format!(
+            "while iptables -w -D INPUT -i bth+ -j {chain} 2>/dev/null; do :; done; \
+             iptables -w -F {chain} 2>/dev/null; iptables -w -X {chain} 2>/dev/null; \
+             find /sys/fs/cgroup -depth -type d -path '*/berth/{instance}*' -exec rmdir {{}} + 2>/dev/null; true"
+        );
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output();
     }
 }
 

@@ -212,11 +212,23 @@ fn is_berth_step(instruction: &str) -> bool {
 }
 
 /// Rewrites one line of the engine's output for the learner.
+#[cfg(test)]
 fn edit_line(
     line: &str,
     progress: &mut Progress,
     shown: &[(String, String)],
     quiet: bool,
+) -> Option<String> {
+    edit_line_for(line, progress, shown, quiet, &mut |_| {})
+}
+
+/// [`edit_line`], telling `step` about each step container that starts.
+fn edit_line_for(
+    line: &str,
+    progress: &mut Progress,
+    shown: &[(String, String)],
+    quiet: bool,
+    step: &mut dyn FnMut(Option<String>),
 ) -> Option<String> {
     let mut value: Value = serde_json::from_str(line).ok()?;
     if let Some(id) = value["aux"]["ID"].as_str() {
@@ -232,6 +244,13 @@ fn edit_line(
         && id.bytes().all(|b| b.is_ascii_hexdigit())
     {
         progress.mentioned.insert(id.to_owned());
+        step(None);
+    }
+    if let Some(id) = text.trim().strip_prefix("---> Running in ")
+        && id.len() == 12
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        step(Some(id.to_owned()));
     }
     if let Some((at, of, instruction)) = step_line(&text) {
         if is_berth_step(instruction) {
@@ -422,9 +441,11 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
     let progress = Arc::new(Mutex::new(Progress::default()));
     let mut unscope = reply::unscope_lines(scope.names());
     let edit_progress = progress.clone();
+    let step_scope = scope.clone();
+    let mut step = move |id: Option<String>| step_scope.set_build_step(id);
     let edit: LineEdit = Box::new(move |line: &str| {
         let mut progress = edit_progress.lock().unwrap_or_else(|e| e.into_inner());
-        match edit_line(line, &mut progress, &shown, quiet) {
+        match edit_line_for(line, &mut progress, &shown, quiet, &mut step) {
             Some(line) => unscope(&line),
             None => Vec::new(),
         }
@@ -437,6 +458,7 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
         .collect();
     let finish = async move {
         let _slots = (own_slot, shared_slot, output);
+        finish_scope.set_build_step(None);
         let (mentioned, final_id) = {
             let progress = progress.lock().unwrap_or_else(|e| e.into_inner());
             (progress.mentioned.clone(), progress.final_id.clone())

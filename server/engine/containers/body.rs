@@ -413,7 +413,7 @@ fn host_config(
     out.insert("CgroupnsMode".into(), "private".into());
     out.insert(
         "LogConfig".into(),
-        json!({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "1"}}),
+        json!({"Type": "json-file", "Config": {"max-size": "16m", "max-file": "1"}}),
     );
     Ok(out)
 }

@@ -149,8 +149,17 @@ pub async fn remove_anonymous(scope: &Scope, token: &str) {
         return;
     };
     for volume in list["Volumes"].as_array().into_iter().flatten() {
-        if let Some(name) = volume["Name"].as_str() {
-            let _ = scope.upstream().remove(&format!("/volumes/{name}")).await;
+        let Some(name) = volume["Name"].as_str() else {
+            continue;
+        };
+        // The engine lets go of a removed container's volumes a moment after it says so.
+        for attempt in 0..10 {
+            match scope.upstream().remove(&format!("/volumes/{name}")).await {
+                Err(refusal) if refusal.status == 409 && attempt < 9 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                _ => break,
+            }
         }
     }
 }
