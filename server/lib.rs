@@ -8,6 +8,7 @@ pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod i18n;
 pub mod lessons;
 pub mod sandbox;
 pub mod session;
