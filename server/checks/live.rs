@@ -106,6 +106,11 @@ pub async fn run(watch: Watch) {
         if !evaluate_round(&watch, &mut shown, cause).await {
             return;
         }
+        // A probe may start a container itself (`docker run --rm …`): the ticks of the round
+        // just run are its own, and must not start the next one.
+        if let Some(changes) = changes.as_mut() {
+            changes.borrow_and_update();
+        }
     }
 }
 
