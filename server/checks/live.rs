@@ -17,7 +17,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::eval::{Look, evaluate_all};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use super::eval::{Look, evaluate};
 use super::model::{Check, CheckKind};
 use crate::AppState;
 use crate::lessons::{Lang, Lesson};
@@ -62,12 +65,7 @@ pub async fn run(watch: Watch) {
     let mut changes = watch.sandbox.scope().map(|scope| scope.changes());
     let entered = watch.sandbox.entered();
     let mut shown = Shown {
-        passed: watch
-            .state
-            .progress
-            .passed_at(&watch.learner, &watch.slug)
-            .into_keys()
-            .collect(),
+        passed: HashSet::new(),
         failed: HashMap::new(),
     };
     if !evaluate_round(&watch, &mut shown, Cause::Anything).await {
@@ -106,10 +104,18 @@ pub async fn run(watch: Watch) {
         if !evaluate_round(&watch, &mut shown, cause).await {
             return;
         }
-        // A probe may start a container itself (`docker run --rm …`): the ticks of the round
-        // just run are its own, and must not start the next one.
-        if let Some(changes) = changes.as_mut() {
-            changes.borrow_and_update();
+        // Containers that changed during a round may have been read before they changed: look
+        // once more. But a probe may start a container itself (`docker run --rm …`), so the
+        // ticks of that second look are its own, and must not start a third.
+        let Some(watching) = changes.as_mut() else {
+            continue;
+        };
+        if watching.has_changed().unwrap_or(false) {
+            watching.borrow_and_update();
+            if !evaluate_round(&watch, &mut shown, Cause::Containers).await {
+                return;
+            }
+            watching.borrow_and_update();
         }
     }
 }
@@ -121,6 +127,14 @@ fn affected(check: &Check, cause: Cause) -> bool {
 /// Evaluates, all at once, the exercises not passed yet that `cause` may affect, and sends
 /// those whose result changed; false once the terminal is gone.
 async fn evaluate_round(watch: &Watch, shown: &mut Shown, cause: Cause) -> bool {
+    // The learner's Check button may have found a pass that no longer holds, and forgotten it:
+    // what is stored is what has passed.
+    shown.passed = watch
+        .state
+        .progress
+        .passed_at(&watch.learner, &watch.slug)
+        .into_keys()
+        .collect();
     let catalog = watch.state.lessons.catalog();
     let Some(lesson) = catalog.lesson(watch.lang, &watch.slug).cloned() else {
         return true;
@@ -157,8 +171,14 @@ async fn evaluate_once(watch: &Watch, lesson: &Lesson, shown: &mut Shown, cause:
         return true;
     }
     let look = Look::for_lesson(&lesson.exercises);
-    let outcomes = evaluate_all(&pending, &watch.sandbox, watch.lang, &look, &shown.passed).await;
-    for outcome in outcomes {
+    let passed = shown.passed.clone();
+    // Each result goes to the page as soon as it is known: a container check answers in
+    // milliseconds, and must not wait for a probe that waits on the network.
+    let mut outcomes: FuturesUnordered<_> = pending
+        .iter()
+        .map(|check| evaluate(check, &watch.sandbox, watch.lang, &look, &passed))
+        .collect();
+    while let Some(outcome) = outcomes.next().await {
         if outcome.passed {
             watch
                 .state
