@@ -236,7 +236,16 @@ docker run --rm busybox uname -r""#);
         has(&format!(
             r#"<span class="exercise-label">{exercise}</span>"#
         ));
-        has(r#"class="exercise-hint-toggle" aria-expanded="false""#);
+        has(r#"<div class="exercise-hints"><ol class="exercise-hint-list"><li hidden>"#);
+        has(r#"class="exercise-hint-toggle" data-total="1">"#);
+        // The challenge: its own label, and hints that go from a nudge to the answer.
+        has(r#"<section class="exercise challenge" id="exercise-own-hostname""#);
+        has(r#"class="exercise-hint-toggle" data-total="3">"#);
+        // Anchors hidden from screen readers take no focus either.
+        assert!(
+            !page.contains(r#"aria-hidden="true">#"#),
+            "{lang}: a focusable hidden anchor"
+        );
         has(r##"<h2 id="##);
         has(r##"<a class="anchor" href="#"##);
         has(r#"<nav class="lesson-nav""#);
@@ -275,18 +284,23 @@ docker run --rm busybox uname -r""#);
     server.stop().await;
 }
 
-/// Every `strings.NAME` in the page's modules.
+/// Every `words.NAME` (and `strings.NAME`, as tabs.js is handed them) in the page's modules.
 fn words_the_browser_reads() -> std::collections::BTreeSet<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static/js");
     let mut keys = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for rest in source.split("strings.").skip(1) {
+        let uses = source
+            .split("words.")
+            .skip(1)
+            .chain(source.split("strings.").skip(1));
+        for rest in uses {
             let key: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
-            if !key.is_empty() {
+            // `words.js` is the module's own file name.
+            if !key.is_empty() && key != "js" {
                 keys.insert(key);
             }
         }
