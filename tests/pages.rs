@@ -59,7 +59,7 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
         page.contains(r#"<span class="lesson-number" aria-hidden="true">01</span>"#),
         "{page}"
     );
-    assert!(page.contains("3 exercises"), "{page}");
+    assert!(page.contains("4 exercises"), "{page}");
     assert!(
         page.contains(r#"<a class="lang-switch" href="/?lang=ko" hreflang="ko" lang="ko""#),
         "{page}"
@@ -76,7 +76,7 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
     assert!(page.contains(r#"<html lang="ko">"#), "{page}");
     assert!(page.contains("물리 머신, 가상 머신, 컨테이너"), "{page}");
     assert!(page.contains("직접 해 보며 배우는 Docker"), "{page}");
-    assert!(page.contains("연습 문제 3개"), "{page}");
+    assert!(page.contains("연습 문제 4개"), "{page}");
     assert!(page.contains(r#"href="/ko/01-first-container""#), "{page}");
     assert!(page.contains(r#"href="/?lang=en" hreflang="en""#), "{page}");
     server.stop().await;
