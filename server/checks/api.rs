@@ -49,10 +49,7 @@ fn find(
         return Err(Box::new(problem(StatusCode::NOT_FOUND, "no such lesson")));
     };
     let Some(sandbox) = state.sandboxes.get(&learner.id) else {
-        let message = match lang {
-            Lang::Ko => "샌드박스가 아직 없어요. 먼저 레슨의 터미널을 여세요.",
-            Lang::En => "Your sandbox is not running: open the lesson's terminal first.",
-        };
+        let message = crate::i18n::words(lang).checks.no_sandbox;
         return Err(Box::new(problem(StatusCode::CONFLICT, message)));
     };
     Ok((lesson, lang, sandbox))

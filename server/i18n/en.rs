@@ -115,5 +115,6 @@ pub static WORDS: Words = Words {
         not_ran: "You have not run {what} yet.",
         ran_failed: "You ran {what}, but it ended with an error: read what it said, and run it again.",
         after_first: "This one counts after the exercise “{title}”: do that one first.",
+        no_sandbox: "Your sandbox is not running: open the lesson's terminal first.",
     },
 };

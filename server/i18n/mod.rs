@@ -145,6 +145,8 @@ pub struct CheckWords {
     pub ran_failed: &'static str,
     /// An exercise that counts only after another one (`after`).
     pub after_first: &'static str,
+    /// The Check button, pressed before the learner has a sandbox.
+    pub no_sandbox: &'static str,
 }
 
 /// The words of `lang`.
@@ -251,6 +253,7 @@ mod tests {
             w.not_ran,
             w.ran_failed,
             w.after_first,
+            w.no_sandbox,
         ]
     }
 
