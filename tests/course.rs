@@ -38,26 +38,36 @@ async fn check(
     response.json().await.unwrap()
 }
 
-/// The slowest card so far: (latency, lesson/exercise).
+/// How long each card took to turn green: (latency, lesson/exercise).
 #[derive(Default)]
 struct Latency {
-    worst: Option<(Duration, String)>,
-    count: usize,
+    cards: Vec<(Duration, String)>,
 }
 
 impl Latency {
     fn record(&mut self, took: Duration, what: String) {
-        self.count += 1;
-        if self.worst.as_ref().is_none_or(|(worst, _)| took > *worst) {
-            self.worst = Some((took, what));
-        }
+        self.cards.push((took, what));
     }
 
     fn report(&self, run: &str) {
-        let (worst, what) = self.worst.clone().unwrap_or_default();
+        let mut cards = self.cards.clone();
+        cards.sort();
+        let at = |share: f64| {
+            cards[((cards.len() - 1) as f64 * share) as usize]
+                .0
+                .as_millis()
+        };
+        let within_a_second = cards
+            .iter()
+            .filter(|(took, _)| took.as_secs_f64() <= 1.0)
+            .count();
+        let (worst, what) = cards.last().cloned().unwrap_or_default();
         println!(
-            "{run}: {} cards; the slowest turned green {} ms after its command finished ({what})",
-            self.count,
+            "{run}: {} cards, {within_a_second} green within 1 s of their command; median {} ms, \
+             90th percentile {} ms, the slowest {} ms ({what})",
+            cards.len(),
+            at(0.5),
+            at(0.9),
             worst.as_millis()
         );
         assert!(

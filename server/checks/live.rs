@@ -2,10 +2,13 @@
 //! has not passed yet are evaluated again when something they look at may have changed, and
 //! every result that changed goes to the page as a `check` message.
 //!
-//! - A container of the learner's changed: container checks and probes (a probe may look at
-//!   anything).
-//! - Enter in a terminal, or the shell's prompt coming back (the command finished): all of
-//!   them, then again a few times shortly after, for servers that take a moment to answer.
+//! - A container of the learner's changed: the container checks.
+//! - Enter in a terminal, or the shell's prompt coming back (a command finished): all of them,
+//!   then again a few times shortly after, for servers that take a moment to answer.
+//!
+//! Each evaluation runs on its own, and its result goes to the page the moment it is known: a
+//! probe that waits on the network never holds up a container check. An exercise already being
+//! evaluated is evaluated once more when it finishes, if something changed meanwhile.
 //!
 //! A passed exercise is not evaluated again: what the lesson does next (a rename, a clean-up)
 //! does not take it back. Only the learner's own Check button asks again.
@@ -17,10 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-
-use super::eval::{Look, evaluate};
+use super::eval::{Look, Outcome, evaluate};
 use super::model::{Check, CheckKind};
 use crate::AppState;
 use crate::lessons::{Lang, Lesson};
@@ -50,27 +50,50 @@ pub struct Watch {
 /// What changed, and so which checks to evaluate.
 #[derive(Clone, Copy, PartialEq)]
 enum Cause {
+    /// Container checks only. Probes are left to Enter and the prompt: a probe may start a
+    /// container itself (`docker run --rm …`), and must not wake itself up.
     Containers,
     Anything,
 }
 
-/// What the page has been told.
-struct Shown {
+impl Cause {
+    fn affects(self, check: &Check) -> bool {
+        self == Cause::Anything || matches!(check.kind, CheckKind::Container(_))
+    }
+}
+
+/// The exercises of one lesson as this watch sees them.
+struct Cards {
+    lesson: Arc<Lesson>,
+    /// What has passed (the progress store is the truth: the Check button may forget a pass).
     passed: HashSet<String>,
+    /// The last failure sent to the page, so the same sentence is not sent twice.
     failed: HashMap<String, String>,
+    /// Being evaluated now.
+    running: HashSet<String>,
+    /// To evaluate again when its evaluation in progress ends.
+    again: HashSet<String>,
+    results: mpsc::UnboundedSender<Outcome>,
 }
 
 /// Runs until the terminal's control channel closes.
 pub async fn run(watch: Watch) {
+    let catalog = watch.state.lessons.catalog();
+    let Some(lesson) = catalog.lesson(watch.lang, &watch.slug).cloned() else {
+        return;
+    };
     let mut changes = watch.sandbox.scope().map(|scope| scope.changes());
     let entered = watch.sandbox.entered();
-    let mut shown = Shown {
+    let (results, mut outcomes) = mpsc::unbounded_channel();
+    let mut cards = Cards {
+        lesson,
         passed: HashSet::new(),
         failed: HashMap::new(),
+        running: HashSet::new(),
+        again: HashSet::new(),
+        results,
     };
-    if !evaluate_round(&watch, &mut shown, Cause::Anything).await {
-        return;
-    }
+    cards.start(&watch, Cause::Anything);
     let mut follow_up: Option<(Instant, usize)> = None;
     loop {
         let due = async {
@@ -79,131 +102,121 @@ pub async fn run(watch: Watch) {
                 None => std::future::pending().await,
             }
         };
-        let cause = tokio::select! {
+        tokio::select! {
+            Some(outcome) = outcomes.recv() => {
+                if !cards.finished(&watch, outcome).await {
+                    return;
+                }
+            }
             changed = async {
                 match changes.as_mut() {
                     Some(changes) => changes.changed().await.is_ok(),
                     None => std::future::pending().await,
                 }
             } => {
-                if !changed {
+                if changed {
+                    cards.start(&watch, Cause::Containers);
+                } else {
                     changes = None;
                 }
-                Cause::Containers
             }
             _ = entered.notified() => {
                 follow_up = Some((Instant::now(), 0));
-                Cause::Anything
+                cards.start(&watch, Cause::Anything);
             }
             _ = due => {
-                follow_up = follow_up
-                    .and_then(|(start, step)| (step + 1 < FOLLOW_UPS.len()).then_some((start, step + 1)));
-                Cause::Anything
+                follow_up = follow_up.and_then(|(start, step)| {
+                    (step + 1 < FOLLOW_UPS.len()).then_some((start, step + 1))
+                });
+                cards.start(&watch, Cause::Anything);
             }
-        };
-        if !evaluate_round(&watch, &mut shown, cause).await {
+        }
+    }
+}
+
+impl Cards {
+    /// Starts evaluating every exercise not passed yet that `cause` may affect.
+    fn start(&mut self, watch: &Watch, cause: Cause) {
+        self.passed = watch
+            .state
+            .progress
+            .passed_at(&watch.learner, &watch.slug)
+            .into_keys()
+            .collect();
+        let wanted: Vec<String> = self
+            .lesson
+            .exercises
+            .iter()
+            .filter(|check| !self.passed.contains(&check.id) && cause.affects(check))
+            .map(|check| check.id.clone())
+            .collect();
+        // One look at the learner's Docker for everything started now.
+        let look = Arc::new(Look::for_lesson(&self.lesson.exercises));
+        for id in wanted {
+            self.evaluate(watch, id, &look);
+        }
+    }
+
+    fn evaluate(&mut self, watch: &Watch, id: String, look: &Arc<Look>) {
+        if self.running.contains(&id) {
+            self.again.insert(id);
             return;
         }
-        // Containers that changed during a round may have been read before they changed: look
-        // once more. But a probe may start a container itself (`docker run --rm …`), so the
-        // ticks of that second look are its own, and must not start a third.
-        let Some(watching) = changes.as_mut() else {
-            continue;
+        let Some(check) = self.lesson.exercises.iter().find(|c| c.id == id).cloned() else {
+            return;
         };
-        if watching.has_changed().unwrap_or(false) {
-            watching.borrow_and_update();
-            if !evaluate_round(&watch, &mut shown, Cause::Containers).await {
-                return;
-            }
-            watching.borrow_and_update();
-        }
-    }
-}
-
-fn affected(check: &Check, cause: Cause) -> bool {
-    cause == Cause::Anything || matches!(check.kind, CheckKind::Container(_) | CheckKind::Probe(_))
-}
-
-/// Evaluates, all at once, the exercises not passed yet that `cause` may affect, and sends
-/// those whose result changed; false once the terminal is gone.
-async fn evaluate_round(watch: &Watch, shown: &mut Shown, cause: Cause) -> bool {
-    // The learner's Check button may have found a pass that no longer holds, and forgotten it:
-    // what is stored is what has passed.
-    shown.passed = watch
-        .state
-        .progress
-        .passed_at(&watch.learner, &watch.slug)
-        .into_keys()
-        .collect();
-    let catalog = watch.state.lessons.catalog();
-    let Some(lesson) = catalog.lesson(watch.lang, &watch.slug).cloned() else {
-        return true;
-    };
-    let mut cause = cause;
-    // A pass can make a check that comes `after` it count: look at those once more at once.
-    for _ in 0..2 {
-        let before = shown.passed.len();
-        if !evaluate_once(watch, &lesson, shown, cause).await {
-            return false;
-        }
-        let unlocked = lesson.exercises.iter().any(|check| {
-            !shown.passed.contains(&check.id)
-                && check
-                    .after
-                    .as_ref()
-                    .is_some_and(|a| shown.passed.contains(a))
+        self.running.insert(id);
+        let (sandbox, lang, look) = (watch.sandbox.clone(), watch.lang, look.clone());
+        let (passed, results) = (self.passed.clone(), self.results.clone());
+        tokio::spawn(async move {
+            let outcome = evaluate(&check, &sandbox, lang, &look, &passed).await;
+            let _ = results.send(outcome);
         });
-        if shown.passed.len() == before || !unlocked {
-            break;
-        }
-        cause = Cause::Anything;
     }
-    true
-}
 
-async fn evaluate_once(watch: &Watch, lesson: &Lesson, shown: &mut Shown, cause: Cause) -> bool {
-    let pending: Vec<&Check> = lesson
-        .exercises
-        .iter()
-        .filter(|check| !shown.passed.contains(&check.id) && affected(check, cause))
-        .collect();
-    if pending.is_empty() {
-        return true;
-    }
-    let look = Look::for_lesson(&lesson.exercises);
-    let passed = shown.passed.clone();
-    // Each result goes to the page as soon as it is known: a container check answers in
-    // milliseconds, and must not wait for a probe that waits on the network.
-    let mut outcomes: FuturesUnordered<_> = pending
-        .iter()
-        .map(|check| evaluate(check, &watch.sandbox, watch.lang, &look, &passed))
-        .collect();
-    while let Some(outcome) = outcomes.next().await {
+    /// Takes in a finished evaluation and tells the page if its result changed; false once the
+    /// terminal is gone.
+    async fn finished(&mut self, watch: &Watch, outcome: Outcome) -> bool {
+        let id = outcome.exercise.clone();
+        self.running.remove(&id);
         if outcome.passed {
             watch
                 .state
                 .progress
-                .record(&watch.learner, &lesson.slug, &outcome);
-            shown.passed.insert(outcome.exercise.clone());
-            shown.failed.remove(&outcome.exercise);
-        } else if shown.failed.get(&outcome.exercise) == Some(&outcome.message) {
-            continue;
+                .record(&watch.learner, &self.lesson.slug, &outcome);
+            self.passed.insert(id.clone());
+            self.failed.remove(&id);
+            self.again.remove(&id);
+            // A check that counts only `after` this one may count now.
+            let look = Arc::new(Look::for_lesson(&self.lesson.exercises));
+            let unlocked: Vec<String> = self
+                .lesson
+                .exercises
+                .iter()
+                .filter(|check| check.after.as_deref() == Some(id.as_str()))
+                .map(|check| check.id.clone())
+                .collect();
+            for next in unlocked {
+                self.evaluate(watch, next, &look);
+            }
         } else {
-            shown
-                .failed
-                .insert(outcome.exercise.clone(), outcome.message.clone());
+            if self.again.remove(&id) {
+                let look = Arc::new(Look::for_lesson(&self.lesson.exercises));
+                self.evaluate(watch, id.clone(), &look);
+            }
+            if self.failed.get(&id) == Some(&outcome.message) {
+                return true;
+            }
+            self.failed.insert(id, outcome.message.clone());
         }
         let message = ServerMessage::Check {
             exercise: outcome.exercise,
             passed: outcome.passed,
             message: outcome.message,
         };
-        let Some(control) = watch.control.upgrade() else {
-            return false;
-        };
-        if control.send(message).await.is_err() {
-            return false;
+        match watch.control.upgrade() {
+            Some(control) => control.send(message).await.is_ok(),
+            None => false,
         }
     }
-    true
 }
