@@ -399,6 +399,27 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         )
         .await;
     assert_eq!(course, 1);
+    // A block meant for inside a container says so, and pressed at the workstation's own
+    // prompt it types nothing: it says where it belongs.
+    let place = alice
+        .script("return document.querySelector(\".code-block[data-place='inside'] .code-place\").textContent;")
+        .await;
+    assert_eq!(place, "inside the container");
+    alice
+        .click(".code-block[data-place='inside'] .code-run")
+        .await;
+    let refusal = alice
+        .until(
+            "the block to say where it belongs",
+            "document.querySelector(\".code-block[data-place='inside'] .code-refusal\")?.textContent",
+        )
+        .await;
+    assert!(
+        refusal.as_str().unwrap().contains("not inside a container"),
+        "{refusal}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!alice.terminal_text().await.contains("hostname"));
     alice.screenshot("lesson-en.png").await;
 
     // Typing, and a reload gives the same shell back with its output.
@@ -566,6 +587,23 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         )
         .await;
     assert_eq!(href, "/ports/8080/");
+    // A port that does not answer HTTP gets no link, and says so.
+    alice
+        .type_text("docker run -d --name cache -p 6379:6379 redis:7\n")
+        .await;
+    let plain = alice
+        .until(
+            "Redis's port listed without a link",
+            "document.querySelector('.port-plain')?.textContent",
+        )
+        .await;
+    assert_eq!(plain, "6379 → cache:6379 (not a web page)");
+    assert_eq!(
+        alice
+            .script("return document.querySelectorAll('a.port-link').length;")
+            .await,
+        1
+    );
     alice.go(&server.url("/ports/8080/")).await;
     let served = alice
         .until(
