@@ -12,7 +12,7 @@ shopt -s checkwinsize histappend
 HISTCONTROL=ignorespace
 HISTSIZE=5000
 HISTFILESIZE=10000
-# Each command reaches ~/.bash_history as soon as it ran, and ~/.berth_history gets it with its
+# Each command reaches ~/.bash_history as soon as it ran, and /tmp/.berth-history gets it with its
 # exit status (`0<TAB>docker ps`): berth's `history` checks read them, and a check that asks for
 # success counts only a command that exited 0.
 __berth_history() {
@@ -21,7 +21,7 @@ __berth_history() {
     read -r number command <<<"$entry"
     # The first prompt, Enter on an empty line, a line history left out: nothing new ran.
     if [ -n "${__berth_last-}" ] && [ -n "$number" ] && [ "$number" != "$__berth_last" ]; then
-        printf '%s\t%s\n' "$status" "$command" >>~/.berth_history
+        printf '%s\t%s\n' "$status" "$command" >>/tmp/.berth-history
     fi
     __berth_last="${number:-0}"
     builtin history -a

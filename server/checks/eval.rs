@@ -445,7 +445,7 @@ async fn run_probe(probe: &ProbeCheck, sandbox: &Sandbox, t: Texts) -> Verdict {
 
 /// Where the workstation's shell writes each command with its exit status (see
 /// images/workstation/bash.bashrc).
-const HISTORY_FILE: &str = "~/.berth_history";
+const HISTORY_FILE: &str = "/tmp/.berth-history";
 
 async fn run_history(check: &HistoryCheck, sandbox: &Sandbox, t: Texts) -> Verdict {
     let Ok((_, history)) = sandbox
