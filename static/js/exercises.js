@@ -39,7 +39,8 @@ export function showCheck({ exercise, passed, message, at }) {
       });
       status.append(when);
     }
-    if (message) status.append(" ", Object.assign(document.createElement("span"), { textContent: message }));
+    // The card's own sentence, set apart from the label and the time.
+    if (message) status.append(" — ", Object.assign(document.createElement("span"), { textContent: message }));
   }
   const button = card.querySelector(".exercise-check");
   if (button && !button.disabled) button.textContent = passed ? words.check_again : words.check_button;
