@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod lessons;
 pub mod sandbox;
 pub mod session;

@@ -417,3 +417,51 @@ async fn a_cold_first_lesson_load_is_under_300_kb_compressed() {
     assert!(total < 300 * 1024, "first load is {total} bytes: {urls:?}");
     server.stop().await;
 }
+
+/// WCAG's contrast ratio of two `#rrggbb` colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |hex: &str| {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).unwrap()) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(1) + 0.0722 * channel(2)
+    };
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+#[test]
+fn card_states_are_readable_in_both_themes() {
+    let css = std::fs::read_to_string(repo_file("static/css/berth.css")).unwrap();
+    // Each theme declares its colours once, light first, then dark.
+    let values = |name: &str| -> Vec<String> {
+        css.lines()
+            .filter_map(|line| line.trim().strip_prefix(&format!("{name}:")))
+            .map(|value| {
+                value
+                    .trim()
+                    .trim_end_matches(';')
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    for state in ["--failed", "--passed", "--pending"] {
+        let (fg, bg) = (values(state), values(&format!("{state}-bg")));
+        assert_eq!(fg.len(), 2, "{state}: {fg:?}");
+        for (theme, (fg, bg)) in ["light", "dark"].iter().zip(fg.iter().zip(&bg)) {
+            let ratio = contrast(fg, bg);
+            assert!(
+                ratio >= 4.5,
+                "{state} on its card, {theme} theme: {ratio:.2}:1"
+            );
+        }
+    }
+}

@@ -399,6 +399,27 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         )
         .await;
     assert_eq!(course, 1);
+    // A block meant for inside a container says so, and pressed at the workstation's own
+    // prompt it types nothing: it says where it belongs.
+    let place = alice
+        .script("return document.querySelector(\".code-block[data-place='inside'] .code-place\").textContent;")
+        .await;
+    assert_eq!(place, "inside the container");
+    alice
+        .click(".code-block[data-place='inside'] .code-run")
+        .await;
+    let refusal = alice
+        .until(
+            "the block to say where it belongs",
+            "document.querySelector(\".code-block[data-place='inside'] .code-refusal\")?.textContent",
+        )
+        .await;
+    assert!(
+        refusal.as_str().unwrap().contains("not inside a container"),
+        "{refusal}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!alice.terminal_text().await.contains("hostname"));
     alice.screenshot("lesson-en.png").await;
 
     // Typing, and a reload gives the same shell back with its output.
@@ -442,13 +463,24 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .await;
     alice.until_terminal_shows("typed-42").await;
 
-    // Keyboard only: Ctrl+` moves the focus from the terminal to the lesson and back.
-    alice.click("#terminal").await;
+    // Keyboard only: Run leaves the focus in the terminal; Ctrl+` moves it back to that Run
+    // button, where the learner left the lesson, and to the terminal again.
+    alice
+        .script("document.querySelector(\".code-run[data-command='docker top box']\").focus(); return true;")
+        .await;
+    alice.chord(&["\u{E007}"]).await;
+    alice.until_terminal_shows("sleep 3600").await;
+    alice
+        .until(
+            "the terminal focused",
+            "document.activeElement.classList.contains('xterm-helper-textarea')",
+        )
+        .await;
     alice.chord(&["\u{E009}", "`"]).await;
     alice
         .until(
-            "the lesson focused",
-            "document.activeElement.id === 'lesson'",
+            "the Run button focused again",
+            "document.activeElement.matches(\".code-run[data-command='docker top box']\")",
         )
         .await;
     alice.chord(&["\u{E009}", "`"]).await;
@@ -507,19 +539,22 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         )
         .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
+    // Narrow: the terminal is a drawer over the lesson, closed until the learner opens it.
+    alice
+        .until(
+            "the terminal drawer closed",
+            "getComputedStyle(document.getElementById('terminal-pane')).visibility === 'hidden'",
+        )
+        .await;
+    alice.click(".drawer-open").await;
+    alice.until("the terminal drawer open", DRAWER_OPEN).await;
+    // The terminal was fitted to the drawer; give the new size a moment to reach the shell.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    alice.click("#terminal").await;
     alice
         .type_text("echo size-$(stty size | tr ' ' x)-was-$(tr ' ' x < /tmp/big)\n")
         .await;
     alice.until_terminal_shows("-was-").await;
-    // Narrow: the terminal sits under the lesson.
-    let stacked = alice
-        .script(
-            "const l = document.getElementById('lesson').getBoundingClientRect(); \
-             const t = document.getElementById('terminal-pane').getBoundingClientRect(); \
-             return t.top >= l.bottom - 1;",
-        )
-        .await;
-    assert_eq!(stacked, true);
     let text = alice.terminal_text().await;
     let line = text
         .lines()
@@ -552,6 +587,23 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         )
         .await;
     assert_eq!(href, "/ports/8080/");
+    // A port that does not answer HTTP gets no link, and says so.
+    alice
+        .type_text("docker run -d --name cache -p 6379:6379 redis:7\n")
+        .await;
+    let plain = alice
+        .until(
+            "Redis's port listed without a link",
+            "document.querySelector('.port-plain')?.textContent",
+        )
+        .await;
+    assert_eq!(plain, "6379 → cache:6379 (not a web page)");
+    assert_eq!(
+        alice
+            .script("return document.querySelectorAll('a.port-link').length;")
+            .await,
+        1
+    );
     alice.go(&server.url("/ports/8080/")).await;
     let served = alice
         .until(
@@ -636,5 +688,215 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
 
     alice.quit().await;
     bob.quit().await;
+    server.stop().await;
+}
+
+/// The drawer of narrow screens is open, and done sliding in.
+const DRAWER_OPEN: &str = "document.body.dataset.drawer === 'open' && \
+    getComputedStyle(document.getElementById('terminal-pane')).visibility === 'visible' && \
+    getComputedStyle(document.getElementById('terminal-pane')).transform === 'none'";
+
+/// Records every binary frame the page sends on its terminal sockets (keystrokes), from the
+/// first script of every page on: what the page types by itself is then plain to see.
+const RECORD_KEYSTROKES: &str = "window.__typed = []; \
+    const send = WebSocket.prototype.send; \
+    WebSocket.prototype.send = function (data) { \
+      if (typeof data !== 'string') { \
+        const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data); \
+        window.__typed.push(new TextDecoder().decode(bytes)); \
+      } \
+      return send.call(this, data); \
+    };";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_query_in_the_replay_is_never_answered_again() {
+    let server = common::start_docker().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser().await;
+    alice
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": RECORD_KEYSTROKES}),
+        )
+        .await;
+    alice.go(&server.url("/en/01-first-container")).await;
+    alice.connected().await;
+    // A program that asks the terminal where its cursor is and what it is (as an interactive
+    // `sh` in a container does), and reads the answers: the live page must answer.
+    alice.click("#terminal").await;
+    alice
+        .type_text("printf '\\033[6n\\033[c'; read -rs -t 5 -d c reply; echo answered-$((40+2))\n")
+        .await;
+    alice.until_terminal_shows("answered-42").await;
+
+    // Then every way back to the same shell replays that query: none may type anything.
+    let quiet = |what: &'static str| {
+        let alice = &alice;
+        async move {
+            alice.connected().await;
+            alice.until_terminal_shows("answered-42").await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let typed = alice.script("return window.__typed;").await;
+            assert_eq!(
+                typed,
+                json!([]),
+                "after {what}, the page typed into the shell"
+            );
+        }
+    };
+    alice.script("location.reload(); return true;").await;
+    quiet("a reload").await;
+    alice.click(".lang-switch").await;
+    alice
+        .until("the Korean page", "document.documentElement.lang === 'ko'")
+        .await;
+    quiet("the language switch").await;
+    alice.click(".lesson-nav-next").await;
+    alice
+        .until(
+            "the next lesson",
+            "location.pathname === '/ko/02-what-docker-does'",
+        )
+        .await;
+    quiet("the next lesson").await;
+
+    // And the learner's next command runs as typed.
+    alice.click("#terminal").await;
+    alice.type_text("echo clean-$((3+4))\n").await;
+    alice.until_terminal_shows("clean-7").await;
+    let text = alice.terminal_text().await;
+    assert!(
+        !text.contains("syntax error")
+            && !text.contains("command not found")
+            && !text.contains(";1R"),
+        "{text}"
+    );
+    alice.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lesson_that_tidies_up_after_itself_ends_complete() {
+    let server = common::start_docker().await;
+    let lesson = server
+        .state()
+        .lessons
+        .catalog()
+        .lesson(berth::lessons::Lang::En, "03-images-and-containers")
+        .cloned()
+        .expect("lesson 03");
+    let driver = Driver::start().await;
+    let alice = driver.browser().await;
+    alice.go(&server.url("/en/03-images-and-containers")).await;
+    alice.connected().await;
+    alice.click("#terminal").await;
+    // Each exercise in turn, typed as the learner types it; its card turns green by itself.
+    for exercise in &lesson.exercises {
+        for line in &exercise.solution {
+            alice.type_text(&format!("{line}\n")).await;
+        }
+        alice
+            .until(
+                &format!("the card {} to pass", exercise.id),
+                &format!(
+                    "document.querySelector('.exercise[data-exercise=\"{}\"]').dataset.state === 'passed'",
+                    exercise.id
+                ),
+            )
+            .await;
+    }
+    // The last exercise removed every container the earlier cards looked at: they stay green,
+    // with the time they passed, and the lesson says it is complete.
+    let total = lesson.exercises.len();
+    let shown = alice
+        .script(
+            "return [...document.querySelectorAll('.exercise')].map(c => \
+               c.dataset.state + ':' + (c.querySelector('.exercise-time') ? 'time' : 'none'));",
+        )
+        .await;
+    assert_eq!(shown, json!(vec!["passed:time"; total]), "{shown}");
+    alice
+        .until(
+            "the lesson-complete banner",
+            "!document.getElementById('lesson-complete').hidden",
+        )
+        .await;
+    let progress = alice
+        .script("return document.querySelector('.progress-bar[data-progress=lesson] .progress-text').textContent;")
+        .await;
+    assert_eq!(progress, format!("{total} of {total} done"));
+    alice.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_run_opens_the_terminal_over_the_lesson_and_back_keeps_the_place() {
+    let server = common::start_docker().await;
+    let driver = Driver::start().await;
+    let alice = driver.browser().await;
+    alice
+        .command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 420, "height": 860}),
+        )
+        .await;
+    alice.go(&server.url("/en/02-what-docker-does")).await;
+    alice.connected().await;
+    let run = ".code-run[data-command^='docker run -d --name box']";
+    // Read down to the Run button.
+    let place = alice
+        .script(&format!(
+            "document.querySelector(\"{run}\").scrollIntoView({{block: 'center'}}); return window.scrollY;"
+        ))
+        .await;
+    assert!(
+        place.as_f64().unwrap() > 200.0,
+        "the button is down the lesson: {place}"
+    );
+    alice.click(run).await;
+    // The terminal opens over the lesson, on screen, and runs the block.
+    alice.until("the terminal drawer open", DRAWER_OPEN).await;
+    alice.until_terminal_shows("sleep 3600").await;
+    let on_screen = alice
+        .script(
+            "const r = document.getElementById('terminal-pane').getBoundingClientRect(); \
+             return [r.top >= 0 && r.bottom <= window.innerHeight + 1 && r.height > 200, r.top, r.bottom, r.height, window.innerHeight];",
+        )
+        .await;
+    assert_eq!(on_screen[0], true, "the terminal is on screen: {on_screen}");
+    assert_eq!(
+        alice.script("return window.scrollY;").await,
+        place,
+        "the lesson moved"
+    );
+    alice
+        .until(
+            "the box card to pass",
+            "document.querySelector('.exercise[data-exercise=\"box-running\"]').dataset.state === 'passed'",
+        )
+        .await;
+    // Back to the lesson: where the learner was reading, on the Run button they pressed.
+    alice.click(".drawer-close").await;
+    alice
+        .until(
+            "the terminal drawer closed",
+            "document.body.dataset.drawer === 'closed' && \
+             getComputedStyle(document.getElementById('terminal-pane')).visibility === 'hidden'",
+        )
+        .await;
+    assert_eq!(
+        alice.script("return window.scrollY;").await,
+        place,
+        "the lesson moved"
+    );
+    let focused = alice
+        .script(&format!(
+            "return document.activeElement === document.querySelector(\"{run}\");"
+        ))
+        .await;
+    assert_eq!(focused, true);
+    alice.screenshot("lesson-phone.png").await;
+    alice.quit().await;
     server.stop().await;
 }

@@ -41,6 +41,7 @@ count = 3
 ```check
 id = "gone"
 title = "No container named old"
+after = "three"
 [container]
 name = "old"
 present = false
@@ -82,6 +83,16 @@ id = "ran-ps"
 title = "Ran ps"
 [history]
 command = "ps"
+succeeded = true
+```
+
+```check
+id = "flag"
+title = "Found the flag"
+[history]
+command = "test"
+contains = "/tmp/flag"
+succeeded = true
 ```
 "#;
 
@@ -104,6 +115,15 @@ async fn check(server: &common::TestServer, cookie: &str, lang: &str, id: &str) 
         .unwrap();
     assert_eq!(response.status(), 200, "{id}");
     response.json().await.unwrap()
+}
+
+/// What the first evaluation said about `exercise`.
+fn first_message<'a>(first: &'a [Value], exercise: &str) -> &'a Value {
+    first
+        .iter()
+        .find(|c| c["exercise"] == exercise)
+        .map(|c| &c["message"])
+        .unwrap_or(&Value::Null)
 }
 
 fn failed_with(answer: &Value, text: &str) {
@@ -155,9 +175,10 @@ async fn every_kind_fails_then_passes_and_only_for_its_learner() {
         &check(&server, &me.cookie, "en", "ran-ps").await,
         "not run ps",
     );
-    assert_eq!(
-        check(&server, &me.cookie, "en", "gone").await["passed"],
-        true
+    // An absence counts only after the exercise it follows: nothing was there to remove yet.
+    failed_with(
+        &check(&server, &me.cookie, "en", "gone").await,
+        "after the exercise “Three busybox containers”",
     );
 
     // Step by step, each failure names what is missing.
@@ -185,7 +206,7 @@ async fn every_kind_fails_then_passes_and_only_for_its_learner() {
 
     failed_with(
         &check(&server, &me.cookie, "en", "three").await,
-        "Found 1 containers from busybox; 3 are needed",
+        "Containers from busybox: 1 of the 3 needed.",
     );
     me.docker("run -d busybox sleep 300").await;
     me.docker("run -d busybox sleep 300").await;
@@ -197,7 +218,7 @@ async fn every_kind_fails_then_passes_and_only_for_its_learner() {
     me.docker("create --name old busybox true").await;
     failed_with(
         &check(&server, &me.cookie, "en", "gone").await,
-        "old still exists",
+        "The container old is still there.",
     );
     me.docker("rm old").await;
     assert_eq!(
@@ -247,7 +268,7 @@ async fn every_kind_fails_then_passes_and_only_for_its_learner() {
         .json()
         .await
         .unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 8);
+    assert_eq!(all.as_array().unwrap().len(), 9);
     for (path, status) in [
         ("/api/checks/en/01-checks/nope", 404),
         ("/api/checks/en/99-nope/web", 404),
@@ -298,7 +319,7 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
     term.expect_control("ready").await;
     // The first evaluation of every card arrives at once.
     let mut first = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..9 {
         first.push(term.expect_control("check").await);
     }
     assert!(
@@ -329,6 +350,55 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
     }
     assert_eq!(ran.expect("the history card updated")["passed"], true);
 
+    // A passed card stays passed when what it looked at goes away (a lesson's own tidy-up),
+    // and a command that failed does not count as run.
+    term.send("docker volume rm data\r").await;
+    term.send("test -e /tmp/flag\r").await;
+    let mut flag = None;
+    for _ in 0..10 {
+        let message = term.expect_control("check").await;
+        assert_ne!(message["exercise"], "volume", "{message}");
+        if message["exercise"] == "flag" && &message["message"] != first_message(&first, "flag") {
+            flag = Some(message);
+            break;
+        }
+    }
+    let flag = flag.expect("the flag card updated");
+    assert_eq!(flag["passed"], false);
+    assert!(
+        flag["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended with an error"),
+        "{flag}"
+    );
+    term.send("touch /tmp/flag; test -e /tmp/flag\r").await;
+    let mut flag = None;
+    for _ in 0..10 {
+        let message = term.expect_control("check").await;
+        assert_ne!(message["exercise"], "volume", "{message}");
+        if message["exercise"] == "flag" && message["passed"] == true {
+            flag = Some(message);
+            break;
+        }
+    }
+    assert!(
+        flag.is_some(),
+        "the flag card passed once the command succeeded"
+    );
+    // The learner's own Check button asks again, and a pass that no longer holds is forgotten.
+    let again = server
+        .client()
+        .post(server.url("/api/checks/en/01-checks/volume"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(again["passed"], false, "{again}");
+
     let learner = server.learner_of(&cookie);
     server.stop_keeping_data().await;
     let restarted = common::start_docker_with(move |config| {
@@ -338,7 +408,7 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
     .await;
     let progress = restarted.state().progress.by_lesson(&learner)["01-checks"].clone();
     assert!(
-        progress.contains("volume") && progress.contains("ran-ps"),
+        !progress.contains("volume") && progress.contains("ran-ps") && progress.contains("flag"),
         "{progress:?}"
     );
     // The catalog and the lesson page show it.
@@ -348,14 +418,14 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
         .text()
         .await
         .unwrap();
-    assert!(catalog.contains("3 of 8 done"), "{catalog}");
+    assert!(catalog.contains("2 of 9 done"), "{catalog}");
     let korean = restarted
         .page("/?lang=ko", &cookie)
         .await
         .text()
         .await
         .unwrap();
-    assert!(korean.contains("8개 중 3개 완료"), "{korean}");
+    assert!(korean.contains("9개 중 2개 완료"), "{korean}");
     let page = restarted
         .page("/en/01-checks", &cookie)
         .await
@@ -363,17 +433,27 @@ async fn cards_update_by_themselves_and_progress_survives_a_restart() {
         .await
         .unwrap();
     // The passed exercises, in the lesson's order, and the progress bars counting them.
+    let progress = page
+        .split(r#"<script type="application/json" id="berth-progress">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the page carries the learner's progress");
+    let progress: Value = serde_json::from_str(progress).unwrap();
+    let passed: Vec<&str> = progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert!(p["at"].as_i64().is_some_and(|at| at > 1_700_000_000), "{p}");
+            p["exercise"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(passed, ["ran-ps", "flag"]);
     assert!(
-        page.contains(
-            r#"<script type="application/json" id="berth-progress">["gone","volume","ran-ps"]</script>"#
-        ),
+        page.contains(r#"<progress max="9" value="2" aria-labelledby="progress-lesson""#),
         "{page}"
     );
-    assert!(
-        page.contains(r#"<progress max="8" value="3" aria-labelledby="progress-lesson""#),
-        "{page}"
-    );
-    assert!(page.contains("3 of 8 done"), "{page}");
+    assert!(page.contains("2 of 9 done"), "{page}");
     assert!(
         page.contains(r#"<div id="lesson-complete" class="lesson-complete" role="status" hidden>"#)
     );

@@ -156,3 +156,81 @@ fn serve_refuses_broken_lessons_at_start_up() {
     );
     assert!(stderr.contains("unknown field `timout`"), "{stderr}");
 }
+
+/// A lesson in both languages with `body` (the same text: only the rules are under test).
+fn one_lesson(name: &str, body: &str) -> Lessons {
+    let lessons = Lessons::new(name);
+    let text = format!("+++\ntitle = \"First\"\nsummary = \"s\"\nimages = []\n+++\n{body}");
+    lessons.write("en/01-first.md", &text);
+    lessons.write("ko/01-first.md", &text);
+    lessons
+}
+
+fn check_fails_with(lessons: &Lessons, says: &[&str]) {
+    let output = berth(
+        &["lessons", "check", lessons.0.to_str().unwrap()],
+        &lessons.0,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for text in says {
+        assert!(stderr.contains(text), "should say {text:?}: {stderr}");
+    }
+}
+
+const CHALLENGE: &str = "```check\nid = \"made\"\ntitle = \"A volume v\"\nchallenge = true\n\
+    hints = [\"a volume\", \"`docker volume create v`\"]\nsolution = \"docker volume create v\"\n\
+    [volume]\nname = \"v\"\n```\n";
+
+#[test]
+fn a_history_check_without_a_success_requirement_fails_the_check() {
+    let history =
+        "```check\nid = \"typed\"\ntitle = \"Ran ps\"\n[history]\ncommand = \"ps\"\n```\n";
+    let lessons = one_lesson("history", &format!("{CHALLENGE}\n{history}"));
+    // Line 19 of each file is the [history] table.
+    check_fails_with(
+        &lessons,
+        &["01-first.md:19: check: [history] needs `succeeded = true`"],
+    );
+
+    let fixed = history.replace("command = \"ps\"\n", "command = \"ps\"\nsucceeded = true\n");
+    let lessons = one_lesson("history-ok", &format!("{CHALLENGE}\n{fixed}"));
+    let output = berth(
+        &["lessons", "check", lessons.0.to_str().unwrap()],
+        &lessons.0,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_lesson_without_a_challenge_or_with_a_given_away_one_fails_the_check() {
+    let plain = "```check\nid = \"made\"\ntitle = \"A volume v\"\n[volume]\nname = \"v\"\n```\n";
+    check_fails_with(&one_lesson("no-challenge", plain), &["no challenge"]);
+
+    let given_away = format!("```bash run\ndocker volume create v\n```\n\n{CHALLENGE}");
+    check_fails_with(
+        &one_lesson("given-away", &given_away),
+        &[
+            "challenge `made` is given away: a Run block carries its command `docker volume create v`",
+        ],
+    );
+
+    let one_hint = CHALLENGE.replace(
+        "hints = [\"a volume\", \"`docker volume create v`\"]",
+        "hint = \"`docker volume create v`\"",
+    );
+    check_fails_with(
+        &one_lesson("one-hint", &one_hint),
+        &["needs at least two `hints`"],
+    );
+
+    let before = "```check\nid = \"gone\"\ntitle = \"No v\"\nafter = \"made\"\n[volume]\nname = \"v\"\npresent = false\n```\n";
+    check_fails_with(
+        &one_lesson("after-later", &format!("{before}\n{CHALLENGE}")),
+        &["`after` of `gone` names `made`, which is not an earlier exercise"],
+    );
+}

@@ -58,7 +58,7 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
         page.contains(r#"<span class="lesson-number" aria-hidden="true">01</span>"#),
         "{page}"
     );
-    assert!(page.contains("3 exercises"), "{page}");
+    assert!(page.contains("4 exercises"), "{page}");
     assert!(
         page.contains(r#"<a class="lang-switch" href="/?lang=ko" hreflang="ko" lang="ko""#),
         "{page}"
@@ -75,7 +75,7 @@ async fn the_catalog_lists_lessons_in_english_and_in_korean() {
     assert!(page.contains(r#"<html lang="ko">"#), "{page}");
     assert!(page.contains("물리 머신, 가상 머신, 컨테이너"), "{page}");
     assert!(page.contains("직접 해 보며 배우는 Docker"), "{page}");
-    assert!(page.contains("연습 문제 3개"), "{page}");
+    assert!(page.contains("연습 문제 4개"), "{page}");
     assert!(page.contains(r#"href="/ko/01-first-container""#), "{page}");
     assert!(page.contains(r#"href="/?lang=en" hreflang="en""#), "{page}");
     server.stop().await;
@@ -235,7 +235,16 @@ docker run --rm busybox uname -r""#);
         has(&format!(
             r#"<span class="exercise-label">{exercise}</span>"#
         ));
-        has(r#"class="exercise-hint-toggle" aria-expanded="false""#);
+        has(r#"<div class="exercise-hints"><ol class="exercise-hint-list"><li hidden>"#);
+        has(r#"class="exercise-hint-toggle" data-total="1">"#);
+        // The challenge: its own label, and hints that go from a nudge to the answer.
+        has(r#"<section class="exercise challenge" id="exercise-own-hostname""#);
+        has(r#"class="exercise-hint-toggle" data-total="3">"#);
+        // Anchors hidden from screen readers take no focus either.
+        assert!(
+            !page.contains(r#"aria-hidden="true">#"#),
+            "{lang}: a focusable hidden anchor"
+        );
         has(r##"<h2 id="##);
         has(r##"<a class="anchor" href="#"##);
         has(r#"<nav class="lesson-nav""#);
@@ -274,18 +283,23 @@ docker run --rm busybox uname -r""#);
     server.stop().await;
 }
 
-/// Every `strings.NAME` in the page's modules.
+/// Every `words.NAME` (and `strings.NAME`, as tabs.js is handed them) in the page's modules.
 fn words_the_browser_reads() -> std::collections::BTreeSet<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static/js");
     let mut keys = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for rest in source.split("strings.").skip(1) {
+        let uses = source
+            .split("words.")
+            .skip(1)
+            .chain(source.split("strings.").skip(1));
+        for rest in uses {
             let key: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
-            if !key.is_empty() {
+            // `words.js` is the module's own file name.
+            if !key.is_empty() && key != "js" {
                 keys.insert(key);
             }
         }

@@ -8,11 +8,28 @@
 [ -z "${PS1-}" ] && return
 
 shopt -s checkwinsize histappend
-HISTCONTROL=ignoreboth
+# Repeats are kept: a command run again after it failed must be seen to succeed.
+HISTCONTROL=ignorespace
 HISTSIZE=5000
 HISTFILESIZE=10000
-# Each command reaches ~/.bash_history as soon as it ran: berth's `history` checks read it.
-PROMPT_COMMAND="history -a${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
+# Each command reaches ~/.bash_history as soon as it ran, and /tmp/.berth-history gets it with its
+# exit status (`0<TAB>docker ps`): berth's `history` checks read them, and a check that asks for
+# success counts only a command that exited 0.
+__berth_history() {
+    local status=$? entry number command
+    entry="$(HISTTIMEFORMAT='' builtin history 1)"
+    read -r number command <<<"$entry"
+    # The first prompt, Enter on an empty line, a line history left out: nothing new ran.
+    if [ -n "${__berth_last-}" ] && [ -n "$number" ] && [ "$number" != "$__berth_last" ]; then
+        printf '%s\t%s\n' "$status" "$command" >>/tmp/.berth-history
+    fi
+    __berth_last="${number:-0}"
+    builtin history -a
+    # An escape sequence terminals ignore; berth takes it out of the output and knows the
+    # command has finished, so exercise cards turn green without waiting.
+    printf '\e]777;berth-prompt\a'
+}
+PROMPT_COMMAND="__berth_history${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
 
 export PAGER=less EDITOR=nano VISUAL=nano
 # Colours pass through less (`docker logs … | less`, git-style output).

@@ -163,7 +163,7 @@ rm -rf "$rootfs/tmp/docker.io" "$rootfs"/tmp/docker.io_*.deb
 
 say "configuring (setup.sh, version $version)"
 mkdir -p "$rootfs/tmp/berth-setup"
-cp "$here/setup.sh" "$here/bash.bashrc" "$rootfs/tmp/berth-setup/"
+cp "$here/setup.sh" "$here/bash.bashrc" "$here/docker-compose-plugin" "$rootfs/tmp/berth-setup/"
 in_root sh /tmp/berth-setup/setup.sh "$version"
 rm -rf "$rootfs/tmp/berth-setup"
 umount "$rootfs/proc"
@@ -194,7 +194,7 @@ if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ] &&
 fi
 
 say "smoke test"
-docker run --rm --user learner "$image" sh -c 'cat /etc/berth-release && docker --version' |
+docker run --rm --user learner "$image" sh -c 'cat /etc/berth-release && docker --version && docker compose version' |
     sed 's/^/    /'
 size="$(docker image inspect -f '{{.Size}}' "$image")"
 say "built $image ($((size / 1000000)) MB) in ${SECONDS}s"

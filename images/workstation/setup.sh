@@ -1,7 +1,7 @@
 #!/bin/sh
 # Configures a Debian root as the berth workstation. Runs as root INSIDE that root: from the
 # Dockerfile (RUN) and from build-offline.sh (chroot), so both images come out the same.
-# Usage: setup.sh VERSION   (bash.bashrc must sit next to this script)
+# Usage: setup.sh VERSION   (bash.bashrc and docker-compose-plugin must sit next to this script)
 set -eu
 
 version="${1:?usage: setup.sh VERSION}"
@@ -25,8 +25,14 @@ install -m 0644 "$here/bash.bashrc" /etc/bash.bashrc
 # Lets berth and its tests tell that an image is ours, and which version.
 printf 'NAME=berth-workstation\nVERSION=%s\n' "$version" > /etc/berth-release
 
-# The docker CLI must be there, and no engine.
+# `docker compose …` as on a current Docker: a CLI plugin that hands its arguments to Debian's
+# docker-compose (the CLI calls a plugin as `docker-compose compose ARGS…`).
+install -d /usr/libexec/docker/cli-plugins
+install -m 0755 "$here/docker-compose-plugin" /usr/libexec/docker/cli-plugins/docker-compose
+
+# The docker CLI must be there, with Compose, and no engine.
 docker --version >/dev/null
+docker compose version >/dev/null
 if [ -e /usr/sbin/dockerd ] || [ -e /usr/bin/dockerd ]; then
     echo "setup.sh: the Docker engine must not be in the workstation" >&2
     exit 1

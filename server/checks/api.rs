@@ -1,5 +1,11 @@
 //! `POST /api/checks/{lang}/{slug}` (every exercise of a lesson) and
 //! `POST /api/checks/{lang}/{slug}/{exercise}` (one): the learner's results, as JSON.
+//!
+//! Asking for one exercise is the learner's Check button: it evaluates the exercise again even
+//! if it passed before, and a pass that no longer holds is forgotten.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use super::eval::{Look, Outcome, evaluate};
+use super::eval::{Look, Outcome, evaluate, evaluate_all};
 use crate::AppState;
 use crate::lessons::{Lang, Lesson};
 use crate::sandbox::Sandbox;
@@ -18,9 +24,9 @@ use crate::session::Learner;
 struct Answer {
     #[serde(flatten)]
     outcome: Outcome,
-    /// The exercise's hint, for a card that failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<String>,
+    /// The exercise's hints, for a card that failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hints: Vec<String>,
 }
 
 fn problem(status: StatusCode, message: &str) -> Response {
@@ -33,7 +39,7 @@ fn find(
     learner: &Learner,
     lang: &str,
     slug: &str,
-) -> Result<(std::sync::Arc<Lesson>, Lang, std::sync::Arc<Sandbox>), Box<Response>> {
+) -> Result<(Arc<Lesson>, Lang, Arc<Sandbox>), Box<Response>> {
     let Some(lang) = Lang::from_code(lang) else {
         let message = "no such language; use en or ko";
         return Err(Box::new(problem(StatusCode::NOT_FOUND, message)));
@@ -43,13 +49,18 @@ fn find(
         return Err(Box::new(problem(StatusCode::NOT_FOUND, "no such lesson")));
     };
     let Some(sandbox) = state.sandboxes.get(&learner.id) else {
-        let message = match lang {
-            Lang::Ko => "샌드박스가 아직 없어요. 먼저 레슨의 터미널을 여세요.",
-            Lang::En => "Your sandbox is not running: open the lesson's terminal first.",
-        };
+        let message = crate::i18n::words(lang).checks.no_sandbox;
         return Err(Box::new(problem(StatusCode::CONFLICT, message)));
     };
     Ok((lesson, lang, sandbox))
+}
+
+fn passed(state: &AppState, learner: &Learner, lesson: &Lesson) -> HashSet<String> {
+    state
+        .progress
+        .passed_at(&learner.id, &lesson.slug)
+        .into_keys()
+        .collect()
 }
 
 pub async fn one(
@@ -65,10 +76,19 @@ pub async fn one(
         return problem(StatusCode::NOT_FOUND, "no such exercise in this lesson");
     };
     sandbox.touch();
-    let outcome = evaluate(check, &sandbox, lang, &Look::default()).await;
-    state.progress.record(&learner.id, &lesson.slug, &outcome);
-    let hint = (!outcome.passed).then(|| check.hint.clone()).flatten();
-    Json(Answer { outcome, hint }).into_response()
+    let passed = passed(&state, &learner, &lesson);
+    let look = Look::for_lesson(&lesson.exercises);
+    let outcome = evaluate(check, &sandbox, lang, &look, &passed).await;
+    if outcome.passed {
+        state.progress.record(&learner.id, &lesson.slug, &outcome);
+    } else if passed.contains(&check.id) {
+        state.progress.forget(&learner.id, &lesson.slug, &check.id);
+    }
+    let hints = match outcome.passed {
+        true => Vec::new(),
+        false => check.hints.clone(),
+    };
+    Json(Answer { outcome, hints }).into_response()
 }
 
 pub async fn all(
@@ -81,13 +101,21 @@ pub async fn all(
         Err(response) => return *response,
     };
     sandbox.touch();
-    let mut answers = Vec::new();
-    let look = Look::default();
-    for check in &lesson.exercises {
-        let outcome = evaluate(check, &sandbox, lang, &look).await;
-        state.progress.record(&learner.id, &lesson.slug, &outcome);
-        let hint = (!outcome.passed).then(|| check.hint.clone()).flatten();
-        answers.push(Answer { outcome, hint });
-    }
+    let passed = passed(&state, &learner, &lesson);
+    let look = Look::for_lesson(&lesson.exercises);
+    let checks: Vec<_> = lesson.exercises.iter().collect();
+    let outcomes = evaluate_all(&checks, &sandbox, lang, &look, &passed).await;
+    let answers: Vec<Answer> = outcomes
+        .into_iter()
+        .zip(&lesson.exercises)
+        .map(|(outcome, check)| {
+            state.progress.record(&learner.id, &lesson.slug, &outcome);
+            let hints = match outcome.passed {
+                true => Vec::new(),
+                false => check.hints.clone(),
+            };
+            Answer { outcome, hints }
+        })
+        .collect();
     Json(answers).into_response()
 }

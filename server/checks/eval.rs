@@ -5,7 +5,7 @@
 //! Probes and history run in the learner's workstation. A failed check says, in one sentence in
 //! the learner's language, what is missing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use super::model::{
 };
 use crate::engine::Scope;
 use crate::engine::wire::{Endpoint, Upstream};
+use crate::i18n::{CheckWords, fill, words};
 use crate::lessons::Lang;
 use crate::sandbox::Sandbox;
 
@@ -39,12 +40,76 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct Look {
     answers: tokio::sync::Mutex<HashMap<String, Option<Value>>>,
+    /// The titles of the lesson's exercises, for "do that one first".
+    titles: HashMap<String, String>,
 }
 
-/// Evaluates `check` in `sandbox`, in the learner's language.
-pub async fn evaluate(check: &Check, sandbox: &Sandbox, lang: Lang, look: &Look) -> Outcome {
-    let t = Texts(lang);
-    let result = match &check.kind {
+impl Look {
+    /// A look for checks of a lesson with these exercises.
+    pub fn for_lesson(exercises: &[Check]) -> Look {
+        Look {
+            answers: Default::default(),
+            titles: exercises
+                .iter()
+                .map(|check| (check.id.clone(), check.title.clone()))
+                .collect(),
+        }
+    }
+
+    fn title_of(&self, exercise: &str) -> String {
+        self.titles
+            .get(exercise)
+            .cloned()
+            .unwrap_or_else(|| exercise.to_owned())
+    }
+}
+
+/// Evaluates `check` in `sandbox`, in the learner's language. `passed` holds the exercises of
+/// the lesson the learner has passed, for checks that come `after` another.
+pub async fn evaluate(
+    check: &Check,
+    sandbox: &Sandbox,
+    lang: Lang,
+    look: &Look,
+    passed: &HashSet<String>,
+) -> Outcome {
+    let t = Texts::of(lang);
+    let result = match &check.after {
+        Some(first) if !passed.contains(first) => {
+            Err(t.say(|w| w.after_first, &[("title", &look.title_of(first))]))
+        }
+        _ => verdict(check, sandbox, look, t).await,
+    };
+    let (passed, message) = match result {
+        Ok(message) => (true, message),
+        Err(message) => (false, message),
+    };
+    Outcome {
+        exercise: check.id.clone(),
+        passed,
+        message,
+    }
+}
+
+/// Evaluates several checks of one lesson at once (a probe waiting on the network does not
+/// hold up the others), in the order given.
+pub async fn evaluate_all(
+    checks: &[&Check],
+    sandbox: &Sandbox,
+    lang: Lang,
+    look: &Look,
+    passed: &HashSet<String>,
+) -> Vec<Outcome> {
+    futures_util::future::join_all(
+        checks
+            .iter()
+            .map(|check| evaluate(check, sandbox, lang, look, passed)),
+    )
+    .await
+}
+
+async fn verdict(check: &Check, sandbox: &Sandbox, look: &Look, t: Texts) -> Verdict {
+    match &check.kind {
         CheckKind::Probe(probe) => run_probe(probe, sandbox, t).await,
         CheckKind::History(history) => run_history(history, sandbox, t).await,
         docker_kind => match sandbox.scope() {
@@ -55,20 +120,11 @@ pub async fn evaluate(check: &Check, sandbox: &Sandbox, lang: Lang, look: &Look)
                     CheckKind::Image(c) => image(c, &view, t).await,
                     CheckKind::Volume(c) => volume(c, &view, t).await,
                     CheckKind::Network(c) => network(c, &view, t).await,
-                    _ => Err(t.unavailable()),
+                    _ => Err(t.say(|w| w.unavailable, &[])),
                 }
             }
-            None => Err(t.no_docker()),
+            None => Err(t.say(|w| w.no_docker, &[])),
         },
-    };
-    let (passed, message) = match result {
-        Ok(message) => (true, message),
-        Err(message) => (false, message),
-    };
-    Outcome {
-        exercise: check.id.clone(),
-        passed,
-        message,
     }
 }
 
@@ -125,10 +181,11 @@ fn image_matches(wanted: &str, actual: &str) -> bool {
 }
 
 async fn container(check: &ContainerCheck, view: &View<'_>, t: Texts) -> Verdict {
+    let engine = || t.say(|w| w.engine, &[]);
     let list = view
         .get("/containers/json?all=1")
         .await
-        .ok_or_else(|| t.engine())?;
+        .ok_or_else(engine)?;
     let all = list.as_array().cloned().unwrap_or_default();
     let named: Vec<&Value> = match &check.name {
         Some(name) => all.iter().filter(|c| container_name(c) == *name).collect(),
@@ -139,9 +196,10 @@ async fn container(check: &ContainerCheck, view: &View<'_>, t: Texts) -> Verdict
         .clone()
         .unwrap_or_else(|| check.image.clone().unwrap_or_default());
     if !check.present {
+        let name = [("name", what.as_str())];
         return match named.first() {
-            Some(_) => Err(t.still_exists(&what)),
-            None => Ok(t.gone(&what)),
+            Some(_) => Err(t.say(|w| w.container_still, &name)),
+            None => Ok(t.say(|w| w.container_gone, &name)),
         };
     }
     let mut candidates = Vec::new();
@@ -155,19 +213,24 @@ async fn container(check: &ContainerCheck, view: &View<'_>, t: Texts) -> Verdict
         }
     }
     if let Some(count) = check.count {
-        let found = candidates.len() as u32;
-        return if found >= count {
-            Ok(t.count_ok(found, &what))
+        let found = candidates.len().to_string();
+        let values = [
+            ("what", what.as_str()),
+            ("found", found.as_str()),
+            ("count", &count.to_string()),
+        ];
+        return if candidates.len() >= count as usize {
+            Ok(t.say(|w| w.count_ok, &values))
         } else {
-            Err(t.count_short(found, count, &what))
+            Err(t.say(|w| w.count_short, &values))
         };
     }
     match (candidates.first(), first_problem) {
-        (Some(found), _) => Ok(t.container_ok(&container_name(found))),
+        (Some(found), _) => Ok(t.say(|w| w.container_ok, &[("name", &container_name(found))])),
         (None, Some(problem)) => Err(problem),
         (None, None) => Err(match &check.name {
-            Some(name) => t.no_container(name),
-            None => t.no_container_from(&what),
+            Some(name) => t.say(|w| w.no_container, &[("name", name)]),
+            None => t.say(|w| w.no_container_from, &[("image", &what)]),
         }),
     }
 }
@@ -180,10 +243,16 @@ async fn container_problem(
     t: Texts,
 ) -> Option<String> {
     let name = container_name(summary);
+    let about = |pick: fn(&CheckWords) -> &'static str, wanted: &str| {
+        t.say(pick, &[("name", &name), ("wanted", wanted)])
+    };
     if let Some(image) = &check.image {
         let actual = summary["Image"].as_str().unwrap_or_default();
         if !image_matches(image, actual) {
-            return Some(t.wrong_image(&name, actual, image));
+            return Some(t.say(
+                |w| w.wrong_image,
+                &[("name", &name), ("actual", actual), ("wanted", image)],
+            ));
         }
     }
     let running = summary["State"] == "running";
@@ -191,9 +260,9 @@ async fn container_problem(
         && wanted != running
     {
         return Some(if wanted {
-            t.not_running(&name)
+            about(|w| w.not_running, "")
         } else {
-            t.still_running(&name)
+            about(|w| w.still_running, "")
         });
     }
     let needs_detail = !check.publish.is_empty()
@@ -206,7 +275,7 @@ async fn container_problem(
     }
     let id = summary["Id"].as_str().unwrap_or_default();
     let Some(detail) = view.get(&format!("/containers/{id}/json")).await else {
-        return Some(t.engine());
+        return Some(t.say(|w| w.engine, &[]));
     };
     for publish in &check.publish {
         let (host, inner) = publish.split_once(':').unwrap_or(("", publish));
@@ -219,7 +288,7 @@ async fn container_problem(
             .as_array()
             .is_some_and(|b| b.iter().any(|b| b["HostPort"] == host));
         if !bound {
-            return Some(t.not_published(&name, publish));
+            return Some(about(|w| w.not_published, publish));
         }
     }
     let env: Vec<&str> = detail["Config"]["Env"]
@@ -228,7 +297,7 @@ async fn container_problem(
         .unwrap_or_default();
     for wanted in &check.env {
         if !env.contains(&wanted.as_str()) {
-            return Some(t.missing_env(&name, wanted));
+            return Some(about(|w| w.missing_env, wanted));
         }
     }
     let mounts = detail["Mounts"].as_array().cloned().unwrap_or_default();
@@ -240,13 +309,13 @@ async fn container_problem(
             .iter()
             .any(|m| m["Destination"] == target && (m["Name"] == source || m["Source"] == source));
         if !found {
-            return Some(t.missing_volume(&name, wanted));
+            return Some(about(|w| w.missing_volume, wanted));
         }
     }
     if let Some(network) = &check.network {
         let networks = &detail["NetworkSettings"]["Networks"];
         if networks.get(network).is_none() {
-            return Some(t.not_on_network(&name, network));
+            return Some(about(|w| w.not_on_network, network));
         }
     }
     for link in &check.links {
@@ -265,14 +334,17 @@ async fn container_problem(
             .filter_map(|l| l.as_str().map(str::to_owned))
             .any(|l| l.trim_start_matches('/').split(':').next() == Some(target));
         if !linked {
-            return Some(t.not_linked(&name, target));
+            return Some(about(|w| w.not_linked, target));
         }
     }
     None
 }
 
 async fn image(check: &ImageCheck, view: &View<'_>, t: Texts) -> Verdict {
-    let list = view.get("/images/json").await.ok_or_else(|| t.engine())?;
+    let list = view
+        .get("/images/json")
+        .await
+        .ok_or_else(|| t.say(|w| w.engine, &[]))?;
     let wanted = match &check.tag {
         Some(tag) => format!("{}:{tag}", check.name),
         None => check.name.clone(),
@@ -285,63 +357,78 @@ async fn image(check: &ImageCheck, view: &View<'_>, t: Texts) -> Verdict {
             .filter_map(Value::as_str)
             .any(|tag| image_matches(&wanted, tag))
     });
+    let image = [("image", wanted.as_str())];
     match (check.present, found) {
-        (true, true) => Ok(t.image_ok(&wanted)),
-        (true, false) => Err(t.no_image(&wanted)),
-        (false, true) => Err(t.image_still(&wanted)),
-        (false, false) => Ok(t.gone(&wanted)),
+        (true, true) => Ok(t.say(|w| w.image_ok, &image)),
+        (true, false) => Err(t.say(|w| w.no_image, &image)),
+        (false, true) => Err(t.say(|w| w.image_still, &image)),
+        (false, false) => Ok(t.say(|w| w.image_gone, &image)),
     }
 }
 
+/// The four sentences of a kind of named object: there, missing, still there, gone.
+type Sentences = [fn(&CheckWords) -> &'static str; 4];
+
 async fn volume(check: &VolumeCheck, view: &View<'_>, t: Texts) -> Verdict {
-    let list = view.get("/volumes").await.ok_or_else(|| t.engine())?;
+    let list = view
+        .get("/volumes")
+        .await
+        .ok_or_else(|| t.say(|w| w.engine, &[]))?;
     let found = list["Volumes"]
         .as_array()
         .into_iter()
         .flatten()
         .any(|v| v["Name"] == check.name.as_str());
-    present_verdict(
-        check.present,
-        found,
-        &check.name,
-        t.no_volume(&check.name),
-        t,
-    )
+    let sentences: Sentences = [
+        |w| w.volume_ok,
+        |w| w.no_volume,
+        |w| w.volume_still,
+        |w| w.volume_gone,
+    ];
+    present_verdict(check.present, found, &check.name, sentences, t)
 }
 
 async fn network(check: &NetworkCheck, view: &View<'_>, t: Texts) -> Verdict {
-    let list = view.get("/networks").await.ok_or_else(|| t.engine())?;
+    let list = view
+        .get("/networks")
+        .await
+        .ok_or_else(|| t.say(|w| w.engine, &[]))?;
     let found = list
         .as_array()
         .into_iter()
         .flatten()
         .any(|n| n["Name"] == check.name.as_str());
-    present_verdict(
-        check.present,
-        found,
-        &check.name,
-        t.no_network(&check.name),
-        t,
-    )
+    let sentences: Sentences = [
+        |w| w.network_ok,
+        |w| w.no_network,
+        |w| w.network_still,
+        |w| w.network_gone,
+    ];
+    present_verdict(check.present, found, &check.name, sentences, t)
 }
 
-fn present_verdict(present: bool, found: bool, name: &str, missing: String, t: Texts) -> Verdict {
+fn present_verdict(present: bool, found: bool, name: &str, says: Sentences, t: Texts) -> Verdict {
+    let [there, missing, still, gone] = says;
+    let name = [("name", name)];
     match (present, found) {
-        (true, true) => Ok(t.exists(name)),
-        (true, false) => Err(missing),
-        (false, true) => Err(t.still_exists(name)),
-        (false, false) => Ok(t.gone(name)),
+        (true, true) => Ok(t.say(there, &name)),
+        (true, false) => Err(t.say(missing, &name)),
+        (false, true) => Err(t.say(still, &name)),
+        (false, false) => Ok(t.say(gone, &name)),
     }
 }
 
+/// A probe passes on exit 0 (with `expect` in its output, when given). What it printed is the
+/// card's message; a probe that printed nothing leaves the card's own label to speak.
 async fn run_probe(probe: &ProbeCheck, sandbox: &Sandbox, t: Texts) -> Verdict {
     let ran = sandbox.run(&probe.command, probe.timeout).await;
     let (code, stdout) = match ran {
         Ok(ran) => ran,
         Err(crate::sandbox::SandboxError::Shell(why)) if why == "timeout" => {
-            return Err(t.timed_out(probe.timeout));
+            let seconds = probe.timeout.as_secs().to_string();
+            return Err(t.say(|w| w.timed_out, &[("seconds", &seconds)]));
         }
-        Err(_) => return Err(t.unavailable()),
+        Err(_) => return Err(t.say(|w| w.unavailable, &[])),
     };
     let text = shorten(stdout.trim());
     let expected = probe
@@ -349,22 +436,27 @@ async fn run_probe(probe: &ProbeCheck, sandbox: &Sandbox, t: Texts) -> Verdict {
         .as_ref()
         .is_none_or(|expect| stdout.contains(expect.as_str()));
     if code == 0 && expected {
-        Ok(if text.is_empty() { t.done() } else { text })
-    } else if text.is_empty() {
-        Err(t.not_yet())
+        Ok(text)
     } else {
         Err(text)
     }
 }
 
+/// Where the workstation's shell writes each command with its exit status (see
+/// images/workstation/bash.bashrc).
+const HISTORY_FILE: &str = "/tmp/.berth-history";
+
 async fn run_history(check: &HistoryCheck, sandbox: &Sandbox, t: Texts) -> Verdict {
     let Ok((_, history)) = sandbox
-        .run("cat ~/.bash_history 2>/dev/null", Duration::from_secs(5))
+        .run(
+            &format!("cat {HISTORY_FILE} 2>/dev/null"),
+            Duration::from_secs(5),
+        )
         .await
     else {
-        return Err(t.unavailable());
+        return Err(t.say(|w| w.unavailable, &[]));
     };
-    let ran = history.lines().map(str::trim).any(|line| {
+    let matches = |line: &str| {
         // `cd ~ && ps aux` ran `ps` too: any command of the line may start with the words.
         let starts = check.command.as_ref().is_none_or(|command| {
             line.split([';', '&', '|'])
@@ -376,16 +468,28 @@ async fn run_history(check: &HistoryCheck, sandbox: &Sandbox, t: Texts) -> Verdi
             .as_ref()
             .is_none_or(|text| line.contains(text.as_str()));
         starts && contains
-    });
+    };
+    let mut ran = false;
+    let mut succeeded = false;
+    for entry in history.lines() {
+        let Some((status, line)) = entry.split_once('\t') else {
+            continue;
+        };
+        if matches(line.trim()) {
+            ran = true;
+            succeeded |= status.trim() == "0";
+        }
+    }
     let what = check
         .command
         .clone()
         .or_else(|| check.contains.clone())
         .unwrap_or_default();
-    if ran {
-        Ok(t.ran(&what))
-    } else {
-        Err(t.not_ran(&what))
+    let what = [("what", what.as_str())];
+    match (ran, succeeded || !check.succeeded) {
+        (true, true) => Ok(t.say(|w| w.ran, &what)),
+        (true, false) => Err(t.say(|w| w.ran_failed, &what)),
+        (false, _) => Err(t.say(|w| w.not_ran, &what)),
     }
 }
 
@@ -397,179 +501,16 @@ fn shorten(text: &str) -> String {
     out
 }
 
-/// The sentences a learner reads, in their language.
+/// The sentences a learner reads, in their language (the templates live in [`crate::i18n`]).
 #[derive(Clone, Copy)]
-struct Texts(Lang);
+struct Texts(&'static CheckWords);
 
 impl Texts {
-    fn ko(self) -> bool {
-        self.0 == Lang::Ko
+    fn of(lang: Lang) -> Texts {
+        Texts(&words(lang).checks)
     }
-    fn pick(self, en: String, ko: String) -> String {
-        if self.ko() { ko } else { en }
-    }
-    fn engine(self) -> String {
-        self.pick(
-            "Your Docker is not answering right now; try again in a moment.".into(),
-            "지금은 Docker가 응답하지 않아요. 잠시 뒤에 다시 확인해 보세요.".into(),
-        )
-    }
-    fn unavailable(self) -> String {
-        self.pick(
-            "This check cannot run right now: is your terminal open?".into(),
-            "지금은 확인할 수 없어요. 터미널이 열려 있나요?".into(),
-        )
-    }
-    fn no_docker(self) -> String {
-        self.pick(
-            "This sandbox has no Docker, so this check cannot pass here.".into(),
-            "이 샌드박스에는 Docker가 없어서 이 확인은 통과할 수 없어요.".into(),
-        )
-    }
-    fn done(self) -> String {
-        self.pick("Done.".into(), "완료!".into())
-    }
-    fn not_yet(self) -> String {
-        self.pick("Not done yet.".into(), "아직이에요.".into())
-    }
-    fn timed_out(self, after: Duration) -> String {
-        let s = after.as_secs();
-        self.pick(
-            format!("The check gave up after {s} seconds."),
-            format!("{s}초 안에 확인을 마치지 못했어요."),
-        )
-    }
-    fn container_ok(self, name: &str) -> String {
-        self.pick(
-            format!("{name} is just as it should be."),
-            format!("{name} 컨테이너가 제대로 준비됐어요."),
-        )
-    }
-    fn count_ok(self, found: u32, what: &str) -> String {
-        self.pick(
-            format!("Found {found} containers from {what}."),
-            format!("{what} 컨테이너를 {found}개 찾았어요."),
-        )
-    }
-    fn count_short(self, found: u32, wanted: u32, what: &str) -> String {
-        self.pick(
-            format!("Found {found} containers from {what}; {wanted} are needed."),
-            format!("{what} 컨테이너가 {found}개 있어요. {wanted}개가 필요해요."),
-        )
-    }
-    fn no_container(self, name: &str) -> String {
-        self.pick(
-            format!("There is no container named {name} yet."),
-            format!("아직 {name}이라는 이름의 컨테이너가 없어요."),
-        )
-    }
-    fn no_container_from(self, image: &str) -> String {
-        self.pick(
-            format!("There is no container from {image} yet."),
-            format!("아직 {image} 이미지로 만든 컨테이너가 없어요."),
-        )
-    }
-    fn wrong_image(self, name: &str, actual: &str, wanted: &str) -> String {
-        self.pick(
-            format!("{name} runs {actual}, not {wanted}."),
-            format!("{name} 컨테이너는 {wanted}가 아니라 {actual} 이미지로 돌고 있어요."),
-        )
-    }
-    fn not_running(self, name: &str) -> String {
-        self.pick(
-            format!("{name} exists but is not running."),
-            format!("{name} 컨테이너는 있지만 실행 중이 아니에요."),
-        )
-    }
-    fn still_running(self, name: &str) -> String {
-        self.pick(
-            format!("{name} is still running."),
-            format!("{name} 컨테이너가 아직 실행 중이에요."),
-        )
-    }
-    fn not_published(self, name: &str, publish: &str) -> String {
-        self.pick(
-            format!("{name} does not publish {publish}."),
-            format!("{name} 컨테이너가 {publish} 포트를 연결하지 않았어요."),
-        )
-    }
-    fn missing_env(self, name: &str, env: &str) -> String {
-        self.pick(
-            format!("{name} does not have {env} in its environment."),
-            format!("{name} 컨테이너의 환경 변수에 {env}가 없어요."),
-        )
-    }
-    fn missing_volume(self, name: &str, volume: &str) -> String {
-        self.pick(
-            format!("{name} does not mount {volume}."),
-            format!("{name} 컨테이너에 {volume}가 연결되어 있지 않아요."),
-        )
-    }
-    fn not_on_network(self, name: &str, network: &str) -> String {
-        self.pick(
-            format!("{name} is not on the network {network}."),
-            format!("{name} 컨테이너가 {network} 네트워크에 없어요."),
-        )
-    }
-    fn not_linked(self, name: &str, target: &str) -> String {
-        self.pick(
-            format!("{name} is not linked to {target}."),
-            format!("{name} 컨테이너가 {target}에 링크되어 있지 않아요."),
-        )
-    }
-    fn image_ok(self, image: &str) -> String {
-        self.pick(
-            format!("{image} is in your images."),
-            format!("이미지 목록에 {image}가 있어요."),
-        )
-    }
-    fn no_image(self, image: &str) -> String {
-        self.pick(
-            format!("{image} is not in your images yet."),
-            format!("아직 이미지 목록에 {image}가 없어요."),
-        )
-    }
-    fn image_still(self, image: &str) -> String {
-        self.pick(
-            format!("{image} is still in your images."),
-            format!("이미지 목록에 아직 {image}가 남아 있어요."),
-        )
-    }
-    fn no_volume(self, name: &str) -> String {
-        self.pick(
-            format!("There is no volume named {name} yet."),
-            format!("아직 {name}이라는 볼륨이 없어요."),
-        )
-    }
-    fn no_network(self, name: &str) -> String {
-        self.pick(
-            format!("There is no network named {name} yet."),
-            format!("아직 {name}이라는 네트워크가 없어요."),
-        )
-    }
-    fn exists(self, name: &str) -> String {
-        self.pick(format!("{name} is there."), format!("{name}가 있어요."))
-    }
-    fn still_exists(self, name: &str) -> String {
-        self.pick(
-            format!("{name} still exists."),
-            format!("{name}가 아직 남아 있어요."),
-        )
-    }
-    fn gone(self, name: &str) -> String {
-        self.pick(format!("{name} is gone."), format!("{name}가 사라졌어요."))
-    }
-    fn ran(self, command: &str) -> String {
-        self.pick(
-            format!("You ran {command}."),
-            format!("{command} 명령을 실행했어요."),
-        )
-    }
-    fn not_ran(self, command: &str) -> String {
-        self.pick(
-            format!("You have not run {command} yet."),
-            format!("아직 {command} 명령을 실행하지 않았어요."),
-        )
+    fn say(self, pick: fn(&CheckWords) -> &'static str, values: &[(&str, &str)]) -> String {
+        fill(pick(self.0), values)
     }
 }
 

@@ -34,9 +34,17 @@ pub struct Check {
     /// `[a-z0-9-]+`, unique within a lesson, the same in every language.
     pub id: String,
     pub title: String,
-    /// Shown behind a "Hint" button. May be written at the top or inside the kind table.
+    /// Shown one at a time behind a "Hint" button, from a nudge to the answer. Written
+    /// `hints = ["…", "…"]`, or `hint = "…"` for one (at the top or inside the kind table).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+    /// An unguided task: no Run block carries its commands, and its hints go in steps.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub challenge: bool,
+    /// Counts only once this exercise (of the same lesson) has passed: a check of an absence
+    /// ("remove your containers") must not pass before anything was there.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub after: Option<String>,
     /// Shell commands that make the check pass; the test suite runs them end to end.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub solution: Vec<String>,
@@ -183,6 +191,10 @@ pub struct HistoryCheck {
     /// A command line that contains this text anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contains: Option<String>,
+    /// Only a command that exited 0 counts (the workstation records each command's exit
+    /// status). Required: typing a command is not the skill, running it is.
+    #[serde(default)]
+    pub succeeded: bool,
     #[serde(default, skip_serializing)]
     pub(crate) hint: Option<String>,
 }
@@ -262,22 +274,55 @@ pub fn parse(text: &str) -> Result<ParsedCheck, CheckError> {
     };
 
     let kind_hint = take_hint(&mut kind);
-    let hint = match (raw.hint, kind_hint) {
-        (Some(_), Some(_)) => {
+    let hints = match (raw.hint, kind_hint, raw.hints) {
+        (Some(_), Some(_), _) => {
             return Err(at(
                 kind_span,
                 format!("`hint` is given twice, at the top and in [{}]", kind.name()),
             ));
         }
-        (top, inner) => top.or(inner),
+        (Some(_), None, Some(_)) | (None, Some(_), Some(_)) => {
+            return Err(at(
+                id_span,
+                "both `hint` and `hints`: write every hint in `hints`".to_owned(),
+            ));
+        }
+        (None, None, Some(hints)) => hints,
+        (top, inner, None) => top.or(inner).into_iter().collect(),
     };
-    validate_kind(&kind).map_err(|reason| at(kind_span, reason))?;
+    if hints.iter().any(|hint| hint.trim().is_empty()) {
+        return Err(at(id_span, "a hint is empty".to_owned()));
+    }
+    validate_kind(&kind).map_err(|reason| at(kind_span.clone(), reason))?;
+    if raw.challenge {
+        if hints.len() < 2 {
+            return Err(at(
+                id_span,
+                format!(
+                    "challenge `{id}` needs at least two `hints`, from a nudge to the answer \
+                     (it has {})",
+                    hints.len()
+                ),
+            ));
+        }
+        if matches!(kind, CheckKind::History(_)) {
+            return Err(at(
+                kind_span,
+                format!("challenge `{id}` must check the state it leaves, not [history]"),
+            ));
+        }
+    }
+    if raw.after.as_deref() == Some(id.as_str()) {
+        return Err(at(id_span, format!("`after` of `{id}` names itself")));
+    }
 
     Ok(ParsedCheck {
         check: Check {
             id,
             title: raw.title,
-            hint,
+            hints,
+            challenge: raw.challenge,
+            after: raw.after,
             solution: raw.solution,
             kind,
         },
@@ -294,6 +339,12 @@ struct RawCheck {
     title: String,
     #[serde(default)]
     hint: Option<String>,
+    #[serde(default)]
+    hints: Option<Vec<String>>,
+    #[serde(default)]
+    challenge: bool,
+    #[serde(default)]
+    after: Option<String>,
     #[serde(default, deserialize_with = "commands")]
     solution: Vec<String>,
     container: Option<Spanned<ContainerCheck>>,
@@ -351,6 +402,14 @@ fn validate_kind(kind: &CheckKind) -> Result<(), String> {
                 return Err(
                     "[history] needs `command` (how the command line starts) or \
                             `contains` (text anywhere in it)"
+                        .to_owned(),
+                );
+            }
+            if !check.succeeded {
+                return Err(
+                    "[history] needs `succeeded = true`: a command that was only \
+                            typed, or that failed, is not the skill (better still, check the \
+                            state it leaves with [container], [image] or a [probe])"
                         .to_owned(),
                 );
             }
@@ -502,8 +561,8 @@ mod tests {
         let check = parsed.check;
         assert_eq!(check.id, "web-running");
         assert_eq!(
-            check.hint.as_deref(),
-            Some("Start it detached with -d, and publish with -p 8080:80.")
+            check.hints,
+            ["Start it detached with -d, and publish with -p 8080:80."]
         );
         let CheckKind::Container(container) = &check.kind else {
             panic!("{check:?}");
@@ -517,7 +576,7 @@ mod tests {
         let json = serde_json::to_value(&check).unwrap();
         assert_eq!(json["container"]["publish"][0], "8080:80");
         assert_eq!(
-            json["hint"],
+            json["hints"][0],
             "Start it detached with -d, and publish with -p 8080:80."
         );
         assert!(json["container"].get("hint").is_none(), "{json}");
@@ -606,8 +665,43 @@ mod tests {
         let e = error("id = \"a\"\ntitle = \"t\"\n[history]\n");
         assert!(e.reason.contains("`command`"), "{e:?}");
         let e = error(
-            "id = \"a\"\ntitle = \"t\"\nhint = \"x\"\n[history]\ncommand = \"ps\"\nhint = \"y\"\n",
+            "id = \"a\"\ntitle = \"t\"\nhint = \"x\"\n[history]\ncommand = \"ps\"\nsucceeded = true\nhint = \"y\"\n",
         );
         assert!(e.reason.contains("twice"), "{e:?}");
+    }
+
+    #[test]
+    fn history_checks_must_require_success() {
+        let e = error("id = \"a\"\ntitle = \"t\"\n[history]\ncommand = \"ps\"\n");
+        assert_eq!(e.line, 3, "{e:?}");
+        assert!(e.reason.contains("succeeded = true"), "{e:?}");
+        let ok =
+            parse("id = \"a\"\ntitle = \"t\"\n[history]\ncommand = \"ps\"\nsucceeded = true\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn hints_come_in_steps_and_challenges_need_them() {
+        let check = parse(
+            "id = \"a\"\ntitle = \"t\"\nchallenge = true\nafter = \"b\"\nhints = [\"nudge\", \"answer\"]\n[volume]\nname = \"v\"\n",
+        )
+        .unwrap()
+        .check;
+        assert_eq!(check.hints, ["nudge", "answer"]);
+        assert!(check.challenge);
+        assert_eq!(check.after.as_deref(), Some("b"));
+
+        let e = error(
+            "id = \"a\"\ntitle = \"t\"\nchallenge = true\nhint = \"all of it\"\n[volume]\nname = \"v\"\n",
+        );
+        assert!(e.reason.contains("at least two `hints`"), "{e:?}");
+        let e = error(
+            "id = \"a\"\ntitle = \"t\"\nchallenge = true\nhints = [\"x\", \"y\"]\n[history]\ncommand = \"ps\"\nsucceeded = true\n",
+        );
+        assert!(e.reason.contains("not [history]"), "{e:?}");
+        let e = error(
+            "id = \"a\"\ntitle = \"t\"\nhint = \"x\"\nhints = [\"y\"]\n[volume]\nname = \"v\"\n",
+        );
+        assert!(e.reason.contains("both `hint` and `hints`"), "{e:?}");
     }
 }

@@ -58,6 +58,39 @@ impl Progress {
         }
     }
 
+    /// Forgets a pass: the learner asked to check it again, and it no longer holds.
+    pub fn forget(&self, learner: &LearnerId, lesson: &str, exercise: &str) {
+        let key = (learner.to_string(), lesson.to_owned(), exercise.to_owned());
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        let removed = self.db().execute(
+            "DELETE FROM passed WHERE learner = ?1 AND lesson = ?2 AND exercise = ?3",
+            (&key.0, &key.1, &key.2),
+        );
+        if let Err(error) = removed {
+            tracing::warn!(%error, "could not forget progress");
+        }
+    }
+
+    /// The exercises of one lesson this learner passed, with when they first passed (seconds
+    /// since the Unix epoch).
+    pub fn passed_at(&self, learner: &LearnerId, lesson: &str) -> HashMap<String, i64> {
+        let db = self.db();
+        let Ok(mut query) =
+            db.prepare_cached("SELECT exercise, at FROM passed WHERE learner = ?1 AND lesson = ?2")
+        else {
+            return HashMap::new();
+        };
+        query
+            .query_map((learner.as_str(), lesson), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map(|rows| rows.filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    }
+
     /// For every lesson, the exercises this learner passed.
     pub fn by_lesson(&self, learner: &LearnerId) -> HashMap<String, HashSet<String>> {
         let db = self.db();

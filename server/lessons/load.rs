@@ -252,7 +252,7 @@ fn build(files: Vec<SourceFile>) -> Report {
                 Some(1),
                 format!(
                     "no {} version: add {}/{slug}.md (every lesson is written in en and ko)",
-                    super::pages::strings(other).language_name,
+                    crate::i18n::words(other).language_name,
                     other.code()
                 ),
             ));
@@ -288,6 +288,15 @@ fn build(files: Vec<SourceFile>) -> Report {
                     ),
                 ));
             }
+        }
+        let exercises = &this.lesson.exercises;
+        if !exercises.is_empty() && !exercises.iter().any(|check| check.challenge) {
+            between.push(at(
+                this.exercise_lines.first().copied(),
+                "no challenge: make at least one exercise `challenge = true`, a task the \
+                 learner works out without a Run block, with hints in steps"
+                    .to_owned(),
+            ));
         }
         for link in &this.links {
             if let Some(reason) = broken(link, &present) {
@@ -581,7 +590,7 @@ mod tests {
         }
     }
 
-    const CHECK: &str = "```check\nid = \"note-created\"\ntitle = \"A note\"\n[probe]\ncommand = \"test -f ~/note.txt\"\n```\n";
+    const CHECK: &str = "```check\nid = \"note-created\"\ntitle = \"A note\"\nchallenge = true\nhints = [\"a file\", \"echo hi > ~/note.txt\"]\n[probe]\ncommand = \"test -f ~/note.txt\"\n```\n";
 
     fn lesson(title: &str, body: &str) -> String {
         format!("+++\ntitle = \"{title}\"\nsummary = \"s\"\nimages = [\"nginx:1.27\"]\n+++\n{body}")

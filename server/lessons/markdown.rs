@@ -15,8 +15,8 @@ use std::ops::Range;
 use pulldown_cmark::{CowStr, Event, Options, Parser};
 
 use super::Lang;
-use super::pages::{self, Strings};
 use crate::checks::Check;
+use crate::i18n::{self, Words};
 
 /// The Markdown extensions lessons may use.
 pub fn options() -> Options {
@@ -33,6 +33,8 @@ pub struct Rendered {
     pub problems: Vec<(usize, String)>,
     /// How many quiz questions the lesson has.
     pub quizzes: usize,
+    /// Every line of every Run block, trimmed: a challenge's solution must not be among them.
+    pub run_lines: HashSet<String>,
 }
 
 /// A check block and the line of its `id` in the file.
@@ -75,7 +77,7 @@ pub enum Target {
 /// which `body` starts, so that problems name lines of the file.
 pub fn render(body: &str, first_line: usize, lang: Lang) -> Rendered {
     let lines = LineIndex::new(body, first_line);
-    let strings = pages::strings(lang);
+    let strings = i18n::words(lang);
     let mut rendered = Rendered::default();
 
     let events: Vec<(Event, Range<usize>)> = Parser::new_ext(body, options())
@@ -89,12 +91,68 @@ pub fn render(body: &str, first_line: usize, lang: Lang) -> Rendered {
         reserved.insert(format!("exercise-{}-title", exercise.check.id));
     }
     let events = headings::anchor(events, &mut reserved);
+    exercise_rules(&mut rendered);
 
     pulldown_cmark::html::push_html(
         &mut rendered.html,
         events.into_iter().map(|(event, _)| event),
     );
     rendered
+}
+
+/// Rules between a lesson's exercises and its text: `after` names an earlier exercise, and a
+/// challenge's commands are in no Run block (the learner works them out).
+fn exercise_rules(rendered: &mut Rendered) {
+    let mut earlier: HashSet<&str> = HashSet::new();
+    for exercise in &rendered.exercises {
+        let check = &exercise.check;
+        if let Some(after) = &check.after
+            && !earlier.contains(after.as_str())
+        {
+            rendered.problems.push((
+                exercise.line,
+                format!(
+                    "`after` of `{}` names `{after}`, which is not an earlier exercise of this \
+                     lesson",
+                    check.id
+                ),
+            ));
+        }
+        if check.challenge {
+            for command in &check.solution {
+                for line in command.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    if rendered.run_lines.contains(line) {
+                        rendered.problems.push((
+                            exercise.line,
+                            format!(
+                                "challenge `{}` is given away: a Run block carries its command \
+                                 `{line}`",
+                                check.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        earlier.insert(&check.id);
+    }
+}
+
+/// Text with `code` spans, as lessons write in titles, hints and quizzes: escaped, with each
+/// pair of backticks made a `<code>` element.
+pub fn inline_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    // With an odd number of backticks, the last one opens nothing and stays as written.
+    let paired = parts.len() - (parts.len() + 1) % 2;
+    let mut out = String::new();
+    for (n, part) in parts.iter().enumerate() {
+        match (n % 2 == 1, n < paired) {
+            (true, true) => out.push_str(&format!("<code>{}</code>", escape(part))),
+            (true, false) => out.push_str(&format!("`{}", escape(part))),
+            _ => out.push_str(&escape(part)),
+        }
+    }
+    out
 }
 
 /// Ids the lesson page itself uses; a heading never takes one of them.
@@ -343,7 +401,7 @@ mod code_blocks {
 
     pub fn render<'a>(
         events: Events<'a>,
-        strings: &Strings,
+        strings: &Words,
         lines: &LineIndex,
         rendered: &mut Rendered,
     ) -> Events<'a> {
@@ -379,7 +437,7 @@ mod code_blocks {
                                 start.map_or(lines.line(fence.start) + 1, |at| lines.line(at));
                             quiz(&code, first, strings, rendered)
                         }
-                        _ => code_block(&info, &code, strings),
+                        _ => code_block(&info, &code, strings, rendered),
                     };
                     out.push((Event::Html(html.into()), fence.start..range.end));
                 }
@@ -390,26 +448,61 @@ mod code_blocks {
         out
     }
 
-    fn code_block(info: &str, code: &str, strings: &Strings) -> String {
+    /// Where a Run block's command is meant to be typed: the workstation's own shell, a shell
+    /// inside a container (```` ```sh run inside ````), or the mysql client's prompt
+    /// (```` ```sql run mysql ````). The page refuses to type the last two at the
+    /// workstation's prompt, and says why.
+    fn run_place(language: &str, words: &[&str]) -> Option<&'static str> {
+        if !words.contains(&"run") {
+            return None;
+        }
+        match language {
+            "bash" | "sh" if words.contains(&"inside") => Some("inside"),
+            "bash" | "sh" => Some("workstation"),
+            "sql" if words.contains(&"mysql") => Some("mysql"),
+            _ => None,
+        }
+    }
+
+    fn code_block(info: &str, code: &str, strings: &Words, rendered: &mut Rendered) -> String {
         let mut words = info.split_whitespace();
         let language = words.next().unwrap_or("");
-        let runnable = matches!(language, "bash" | "sh") && words.any(|word| word == "run");
+        let rest: Vec<&str> = words.collect();
+        let place = run_place(language, &rest);
         let code = code.strip_suffix('\n').unwrap_or(code);
         let escaped = escape(code);
         let class = match language {
             "" => String::new(),
             language => format!(r#" class="language-{}""#, escape(language)),
         };
-        let run = match runnable {
-            true => format!(
-                r#"<button type="button" class="code-run" data-command="{escaped}">{}</button>"#,
-                escape(strings.run)
-            ),
-            false => String::new(),
+        let (run, label, data) = match place {
+            Some(place) => {
+                rendered
+                    .run_lines
+                    .extend(code.lines().map(|l| l.trim().to_owned()));
+                let label = match place {
+                    "inside" => strings.run_inside,
+                    "mysql" => strings.run_mysql,
+                    _ => "",
+                };
+                let label = match label {
+                    "" => String::new(),
+                    label => format!(r#"<p class="code-place">{}</p>"#, escape(label)),
+                };
+                (
+                    format!(
+                        r#"<button type="button" class="code-run" data-command="{escaped}">{}</button>"#,
+                        escape(strings.run)
+                    ),
+                    label,
+                    format!(r#" data-place="{place}""#),
+                )
+            }
+            None => (String::new(), String::new(), String::new()),
         };
         format!(
-            r#"<div class="code-block{}"><pre><code{class}>{escaped}</code></pre><div class="code-actions">{run}<button type="button" class="code-copy" data-command="{escaped}">{}</button></div></div>"#,
-            if runnable { " runnable" } else { "" },
+            r#"<div class="code-block{}"{data}>{label}<pre><code{class}>{escaped}</code></pre><div class="code-actions">{run}<button type="button" class="code-copy" data-command="{escaped}">{}</button></div></div>"#,
+            if place.is_some() { " runnable" } else { "" },
             escape(strings.copy),
         ) + "\n"
     }
@@ -425,7 +518,7 @@ mod code_blocks {
         explain: Option<String>,
     }
 
-    fn quiz(code: &str, first: usize, strings: &Strings, rendered: &mut Rendered) -> String {
+    fn quiz(code: &str, first: usize, strings: &Words, rendered: &mut Rendered) -> String {
         let quiz: Quiz = match toml::from_str(code) {
             Ok(quiz) => quiz,
             Err(error) => {
@@ -465,24 +558,24 @@ mod code_blocks {
                 format!(
                     "<label class=\"quiz-choice\"><input type=\"radio\" name=\"quiz-{n}\" value=\"{}\"> <span>{}</span></label>",
                     i + 1,
-                    escape(choice)
+                    inline_code(choice)
                 )
             })
             .collect();
         let explain = quiz.explain.as_deref().map_or(String::new(), |text| {
-            format!("<p class=\"quiz-explain\" hidden>{}</p>", escape(text))
+            format!("<p class=\"quiz-explain\" hidden>{}</p>", inline_code(text))
         });
         format!(
             "<form class=\"quiz\" id=\"quiz-{n}\" data-answer=\"{}\"><fieldset><legend class=\"quiz-question\"><span class=\"quiz-label\">{}</span> {}</legend>{choices}</fieldset><button type=\"submit\" class=\"quiz-submit\">{}</button><p class=\"quiz-result\" role=\"status\"></p>{explain}</form>\n",
             quiz.answer,
             escape(strings.quiz),
-            escape(&quiz.question),
+            inline_code(&quiz.question),
             escape(strings.quiz_submit),
         )
     }
 
     /// `first` is the file line of the block's first TOML line.
-    fn check_card(code: &str, first: usize, strings: &Strings, rendered: &mut Rendered) -> String {
+    fn check_card(code: &str, first: usize, strings: &Words, rendered: &mut Rendered) -> String {
         let parsed = match model::parse(code) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -502,25 +595,39 @@ mod code_blocks {
             return String::new();
         }
         let id = escape(&check.id);
-        let hint = match &check.hint {
-            Some(hint) => format!(
-                "\n  <button type=\"button\" class=\"exercise-hint-toggle\" aria-expanded=\"false\">{}</button><p class=\"exercise-hint\" hidden>{}</p>",
-                escape(strings.hint),
-                escape(hint)
-            ),
-            None => String::new(),
+        let hints = hints_html(&check.hints, strings);
+        let (class, label) = match check.challenge {
+            true => ("exercise challenge", strings.challenge),
+            false => ("exercise", strings.exercise),
         };
         let html = format!(
-            "<section class=\"exercise\" id=\"exercise-{id}\" data-exercise=\"{id}\" data-state=\"pending\" aria-labelledby=\"exercise-{id}-title\">\n  \
+            "<section class=\"{class}\" id=\"exercise-{id}\" data-exercise=\"{id}\" data-state=\"pending\" aria-labelledby=\"exercise-{id}-title\">\n  \
              <h3 class=\"exercise-title\" id=\"exercise-{id}-title\"><span class=\"exercise-label\">{}</span> {}</h3>\n  \
-             <p class=\"exercise-status\" role=\"status\">{}</p>{hint}\n</section>\n",
-            escape(strings.exercise),
-            escape(&check.title),
+             <p class=\"exercise-status\" role=\"status\">{}</p>{hints}\n</section>\n",
+            escape(label),
+            inline_code(&check.title),
             escape(strings.check_pending),
         );
         rendered.exercises.push(Exercise { check, line });
         html
     }
+}
+
+/// An exercise's hints, revealed one at a time by one button: `Hint`, then `Next hint (2 of
+/// 3)`, until the last (the answer) is shown.
+fn hints_html(hints: &[String], strings: &Words) -> String {
+    if hints.is_empty() {
+        return String::new();
+    }
+    let items: String = hints
+        .iter()
+        .map(|hint| format!("<li hidden>{}</li>", inline_code(hint)))
+        .collect();
+    format!(
+        "\n  <div class=\"exercise-hints\"><ol class=\"exercise-hint-list\">{items}</ol><button type=\"button\" class=\"exercise-hint-toggle\" data-total=\"{}\">{}</button></div>",
+        hints.len(),
+        escape(strings.hint),
+    )
 }
 
 mod headings {
@@ -592,7 +699,7 @@ mod headings {
         let mut content = String::new();
         pulldown_cmark::html::push_html(&mut content, inner.into_iter());
         format!(
-            "<{level}{attributes}>{content} <a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a></{level}>\n"
+            "<{level}{attributes}>{content} <a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\" tabindex=\"-1\">#</a></{level}>\n"
         )
     }
 
@@ -620,9 +727,87 @@ mod tests {
         let out = html("```bash run\necho \"<hi>\" && ls\n```\n");
         assert_eq!(
             out.trim(),
-            r#"<div class="code-block runnable"><pre><code class="language-bash">echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls</code></pre><div class="code-actions"><button type="button" class="code-run" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Run</button><button type="button" class="code-copy" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Copy</button></div></div>"#
+            r#"<div class="code-block runnable" data-place="workstation"><pre><code class="language-bash">echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls</code></pre><div class="code-actions"><button type="button" class="code-run" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Run</button><button type="button" class="code-copy" data-command="echo &quot;&lt;hi&gt;&quot; &amp;&amp; ls">Copy</button></div></div>"#
         );
         assert!(html("```sh run\nps\n```\n").contains(r#"class="code-run" data-command="ps""#));
+    }
+
+    #[test]
+    fn run_blocks_for_a_container_or_the_mysql_prompt_say_where_they_go() {
+        let out = html("```sh run inside\nps\n```\n\n```sql run mysql\nSHOW DATABASES;\n```\n");
+        assert!(
+            out.contains(r#"<div class="code-block runnable" data-place="inside"><p class="code-place">inside the container</p>"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"<div class="code-block runnable" data-place="mysql"><p class="code-place">at the mysql&gt; prompt</p>"#),
+            "{out}"
+        );
+        let korean = render("```sh run inside\nps\n```\n", 1, Lang::Ko).html;
+        assert!(korean.contains("컨테이너 안에서"), "{korean}");
+        // Plain sql is only copied.
+        assert!(!html("```sql\nSELECT 1;\n```\n").contains("code-run"));
+    }
+
+    #[test]
+    fn backticks_in_quizzes_hints_and_titles_become_code() {
+        assert_eq!(
+            inline_code("run `ps` <now>"),
+            "run <code>ps</code> &lt;now&gt;"
+        );
+        assert_eq!(inline_code("a ` alone"), "a ` alone");
+        let rendered = render(
+            "```quiz\nquestion = \"What does `ps` do?\"\nchoices = [\"`ls`\", \"b\"]\nanswer = 2\n```\n",
+            1,
+            Lang::En,
+        );
+        assert!(
+            rendered.html.contains("What does <code>ps</code> do?"),
+            "{}",
+            rendered.html
+        );
+        assert!(
+            rendered.html.contains("<span><code>ls</code></span>"),
+            "{}",
+            rendered.html
+        );
+    }
+
+    #[test]
+    fn challenges_and_after_are_held_to_their_rules() {
+        let challenge = "```check\nid = \"c\"\ntitle = \"t\"\nchallenge = true\nhints = [\"nudge\", \"`docker volume create v`\"]\nsolution = \"docker volume create v\"\n[volume]\nname = \"v\"\n```\n";
+        let rendered = render(challenge, 1, Lang::En);
+        assert!(rendered.problems.is_empty(), "{:?}", rendered.problems);
+        assert!(
+            rendered
+                .html
+                .contains(r#"<section class="exercise challenge""#),
+            "{}",
+            rendered.html
+        );
+        assert!(rendered.html.contains(">Challenge<"), "{}", rendered.html);
+        assert!(
+            rendered.html.contains(r#"<li hidden>nudge</li><li hidden><code>docker volume create v</code></li></ol><button type="button" class="exercise-hint-toggle" data-total="2">Hint</button>"#),
+            "{}",
+            rendered.html
+        );
+
+        let given_away = format!("```bash run\ndocker volume create v\n```\n\n{challenge}");
+        let rendered = render(&given_away, 1, Lang::En);
+        assert_eq!(rendered.problems.len(), 1, "{:?}", rendered.problems);
+        assert!(
+            rendered.problems[0].1.contains("given away"),
+            "{:?}",
+            rendered.problems
+        );
+
+        let later = "```check\nid = \"gone\"\ntitle = \"t\"\nafter = \"made\"\n[volume]\nname = \"v\"\npresent = false\n```\n";
+        let rendered = render(later, 1, Lang::En);
+        assert!(
+            rendered.problems[0].1.contains("not an earlier exercise"),
+            "{:?}",
+            rendered.problems
+        );
     }
 
     #[test]
@@ -696,7 +881,7 @@ mod tests {
         let expected = "<section class=\"exercise\" id=\"exercise-note-created\" data-exercise=\"note-created\" data-state=\"pending\" aria-labelledby=\"exercise-note-created-title\">\n  \
             <h3 class=\"exercise-title\" id=\"exercise-note-created-title\"><span class=\"exercise-label\">Exercise</span> A file &lt;note.txt&gt;</h3>\n  \
             <p class=\"exercise-status\" role=\"status\">Not checked yet</p>\n  \
-            <button type=\"button\" class=\"exercise-hint-toggle\" aria-expanded=\"false\">Hint</button><p class=\"exercise-hint\" hidden>Use echo</p>\n</section>";
+            <div class=\"exercise-hints\"><ol class=\"exercise-hint-list\"><li hidden>Use echo</li></ol><button type=\"button\" class=\"exercise-hint-toggle\" data-total=\"1\">Hint</button></div>\n</section>";
         assert!(rendered.html.contains(expected), "{}", rendered.html);
 
         let korean = render(markdown, 1, Lang::Ko).html;
@@ -731,7 +916,7 @@ mod tests {
         let out = html(
             "## Run a command\n\n## Run a command\n\n## 첫 컨테이너!\n\n## Terminal\n\n## Custom {#mine}\n",
         );
-        assert!(out.contains(r##"<h2 id="run-a-command">Run a command <a class="anchor" href="#run-a-command" aria-hidden="true">#</a></h2>"##), "{out}");
+        assert!(out.contains(r##"<h2 id="run-a-command">Run a command <a class="anchor" href="#run-a-command" aria-hidden="true" tabindex="-1">#</a></h2>"##), "{out}");
         assert!(out.contains(r#"<h2 id="run-a-command-1">"#), "{out}");
         assert!(
             out.contains(

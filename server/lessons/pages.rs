@@ -1,6 +1,6 @@
 //! The HTML pages: the catalog (`/`), a lesson beside its terminal (`/{lang}/{slug}`), and the
-//! 404 page; their askama structs, their handlers, the learner's language, and the table of
-//! every word the pages (and the browser code, through `#berth-strings`) show.
+//! 404 page; their askama structs, their handlers and the learner's language. Their words come
+//! from [`crate::i18n`].
 
 use std::sync::Arc;
 
@@ -14,271 +14,12 @@ use axum::routing::get;
 
 use super::{Lang, Lesson};
 use crate::AppState;
+use crate::i18n::{Words, script_safe_json, words};
 use crate::session::Learner;
 
 /// Remembers the language the learner last read in.
 pub const LANG_COOKIE: &str = "berth_lang";
 const LANG_COOKIE_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
-
-/// Every word the pages show, in one language.
-pub struct Strings {
-    /// The language's own name, as its switch link says it.
-    pub language_name: &'static str,
-    pub catalog_title: &'static str,
-    pub catalog_intro: &'static str,
-    pub lessons_heading: &'static str,
-    pub lesson_label: &'static str,
-    pub terminal_label: &'static str,
-    pub skip_to_lesson: &'static str,
-    pub all_lessons: &'static str,
-    pub previous: &'static str,
-    pub next: &'static str,
-    pub exercise: &'static str,
-    /// How many exercises a lesson has, `{n}` replaced: one, and more than one.
-    pub exercise_count: [&'static str; 2],
-    pub hint: &'static str,
-    pub run: &'static str,
-    pub copy: &'static str,
-    pub switch_language: &'static str,
-    pub theme_toggle: &'static str,
-    pub not_found_title: &'static str,
-    pub not_found_text: &'static str,
-    pub back_to_catalog: &'static str,
-    pub full_banner: &'static str,
-    pub backend_note: &'static str,
-    // Status words the browser code shows (sent as JSON in `#berth-strings`).
-    pub connecting: &'static str,
-    pub connected: &'static str,
-    pub reconnecting: &'static str,
-    pub ended: &'static str,
-    pub full: &'static str,
-    pub copied: &'static str,
-    pub exited: &'static str,
-    pub backend_docker: &'static str,
-    pub backend_local: &'static str,
-    pub check_passed: &'static str,
-    pub check_failed: &'static str,
-    pub check_pending: &'static str,
-    pub check_button: &'static str,
-    pub time_left: &'static str,
-    pub ending_soon: &'static str,
-    pub hours_minutes: &'static str,
-    pub minutes: &'static str,
-    pub ports_label: &'static str,
-    pub quiz: &'static str,
-    pub quiz_submit: &'static str,
-    pub quiz_right: &'static str,
-    pub quiz_wrong: &'static str,
-    pub quiz_choose: &'static str,
-    pub checking: &'static str,
-    pub lesson_complete: &'static str,
-    /// A lesson's progress in the catalog, `{done}` and `{n}` replaced.
-    pub progress: &'static str,
-    pub restart: &'static str,
-    pub restart_sandbox: &'static str,
-    pub take_over: &'static str,
-    pub focus_hint: &'static str,
-    pub resize_divider: &'static str,
-    pub tabs_label: &'static str,
-    /// A terminal tab's name, `{n}` replaced by its number from 1.
-    pub tab_label: &'static str,
-    pub tab_new: &'static str,
-    /// `{tab}` replaced by the tab's name.
-    pub tab_close: &'static str,
-    pub copy_paste_hint: &'static str,
-    pub lesson_progress: &'static str,
-    pub course_progress: &'static str,
-}
-
-static EN: Strings = Strings {
-    language_name: "English",
-    catalog_title: "Learn Docker by doing",
-    catalog_intro: "Every lesson opens beside a real terminal in your own sandbox. Read a little, \
-                    run it, and check your work as you go.",
-    lessons_heading: "Lessons",
-    lesson_label: "Lesson",
-    terminal_label: "Terminal",
-    skip_to_lesson: "Skip to the lesson",
-    all_lessons: "All lessons",
-    previous: "Previous",
-    next: "Next",
-    exercise: "Exercise",
-    exercise_count: ["1 exercise", "{n} exercises"],
-    hint: "Hint",
-    run: "Run",
-    copy: "Copy",
-    switch_language: "Read this in English",
-    theme_toggle: "Dark theme",
-    not_found_title: "Page not found",
-    not_found_text: "There is no page at this address. The lesson may have moved, or the link \
-                     has a typo.",
-    back_to_catalog: "Back to all lessons",
-    full_banner: "berth is full right now — try again in a minute.",
-    backend_note: "This terminal is a shell on the server machine itself, not a container: \
-                   what you run here runs on that computer.",
-    connecting: "Connecting…",
-    connected: "Connected",
-    reconnecting: "Connection lost, reconnecting…",
-    ended: "Your sandbox has ended.",
-    full: "Every sandbox is in use right now. Trying again shortly…",
-    copied: "Copied",
-    exited: "The shell exited (code {code}).",
-    backend_docker: "your own container",
-    backend_local: "a shell on this machine",
-    check_passed: "Done",
-    check_failed: "Not yet",
-    check_pending: "Not checked yet",
-    check_button: "Check",
-    time_left: "{t} left",
-    ending_soon: "ends in {t}: save what you need",
-    hours_minutes: "{h} h {m} min",
-    minutes: "{m} min",
-    ports_label: "Open in the browser:",
-    quiz: "Quiz",
-    quiz_submit: "Check answer",
-    quiz_right: "Right!",
-    quiz_wrong: "Not quite; try another answer.",
-    quiz_choose: "Pick an answer first.",
-    checking: "Checking…",
-    lesson_complete: "Lesson complete: every exercise is done. Well done!",
-    progress: "{done} of {n} done",
-    restart: "Start a new shell",
-    restart_sandbox: "Start a fresh sandbox",
-    take_over: "Use the terminal here",
-    focus_hint: "switch lesson ⇄ terminal",
-    resize_divider: "Resize lesson and terminal",
-    tabs_label: "Terminal tabs",
-    tab_label: "Shell {n}",
-    tab_new: "Open another shell",
-    tab_close: "Close {tab}",
-    copy_paste_hint: "copy, paste",
-    lesson_progress: "This lesson",
-    course_progress: "Whole course",
-};
-
-static KO: Strings = Strings {
-    language_name: "한국어",
-    catalog_title: "직접 해 보며 배우는 Docker",
-    catalog_intro: "모든 레슨은 나만의 샌드박스에서 돌아가는 진짜 터미널 옆에서 열립니다. \
-                    조금 읽고, 직접 실행하고, 잘 됐는지 바로 확인해 보세요.",
-    lessons_heading: "레슨",
-    lesson_label: "레슨",
-    terminal_label: "터미널",
-    skip_to_lesson: "레슨 본문으로 건너뛰기",
-    all_lessons: "전체 레슨",
-    previous: "이전",
-    next: "다음",
-    exercise: "연습 문제",
-    exercise_count: ["연습 문제 1개", "연습 문제 {n}개"],
-    hint: "힌트",
-    run: "실행",
-    copy: "복사",
-    switch_language: "한국어로 보기",
-    theme_toggle: "어두운 테마",
-    not_found_title: "페이지를 찾을 수 없습니다",
-    not_found_text: "이 주소에는 페이지가 없습니다. 레슨이 다른 곳으로 옮겨졌거나 주소에 오타가 \
-                     있을 수 있어요.",
-    back_to_catalog: "전체 레슨으로 돌아가기",
-    full_banner: "지금은 berth에 빈자리가 없습니다 — 잠시 후 다시 시도해 주세요.",
-    backend_note: "이 터미널은 컨테이너가 아니라 서버 컴퓨터에서 바로 열린 셸입니다. \
-                   여기서 실행한 명령은 그 컴퓨터에서 그대로 실행됩니다.",
-    connecting: "연결하는 중…",
-    connected: "연결됨",
-    reconnecting: "연결이 끊겼습니다. 다시 연결하는 중…",
-    ended: "샌드박스가 끝났습니다.",
-    full: "지금은 모든 샌드박스가 사용 중입니다. 잠시 후 다시 시도합니다…",
-    copied: "복사됨",
-    exited: "셸이 종료되었습니다 (종료 코드 {code}).",
-    backend_docker: "나만의 컨테이너",
-    backend_local: "이 컴퓨터의 셸",
-    check_passed: "통과",
-    check_failed: "아직이에요",
-    check_pending: "아직 확인하지 않음",
-    check_button: "확인",
-    time_left: "{t} 남음",
-    ending_soon: "{t} 뒤에 끝나요. 필요한 것을 챙겨 두세요",
-    hours_minutes: "{h}시간 {m}분",
-    minutes: "{m}분",
-    ports_label: "브라우저에서 열기:",
-    quiz: "퀴즈",
-    quiz_submit: "정답 확인",
-    quiz_right: "정답이에요!",
-    quiz_wrong: "아쉬워요. 다른 답을 골라 보세요.",
-    quiz_choose: "먼저 답을 하나 고르세요.",
-    checking: "확인하는 중…",
-    lesson_complete: "레슨 완료! 연습 문제를 모두 마쳤어요. 잘했어요!",
-    progress: "{n}개 중 {done}개 완료",
-    restart: "새 셸 시작",
-    restart_sandbox: "새 샌드박스 시작",
-    take_over: "여기서 터미널 사용",
-    focus_hint: "레슨 ⇄ 터미널 전환",
-    resize_divider: "레슨과 터미널 크기 조절",
-    tabs_label: "터미널 탭",
-    tab_label: "셸 {n}",
-    tab_new: "셸 하나 더 열기",
-    tab_close: "{tab} 닫기",
-    copy_paste_hint: "복사, 붙여넣기",
-    lesson_progress: "이 레슨",
-    course_progress: "전체 과정",
-};
-
-/// The words of `lang`.
-pub fn strings(lang: Lang) -> &'static Strings {
-    match lang {
-        Lang::En => &EN,
-        Lang::Ko => &KO,
-    }
-}
-
-impl Strings {
-    /// The words the browser code needs, as JSON that is safe inside a `<script>` element.
-    fn client_json(&self) -> String {
-        let words = serde_json::json!({
-            "connecting": self.connecting,
-            "connected": self.connected,
-            "reconnecting": self.reconnecting,
-            "ended": self.ended,
-            "full": self.full,
-            "copied": self.copied,
-            "exited": self.exited,
-            "backend_docker": self.backend_docker,
-            "backend_local": self.backend_local,
-            "check_passed": self.check_passed,
-            "check_failed": self.check_failed,
-            "check_pending": self.check_pending,
-            "check_button": self.check_button,
-            "time_left": self.time_left,
-            "ending_soon": self.ending_soon,
-            "hours_minutes": self.hours_minutes,
-            "minutes": self.minutes,
-            "ports_label": self.ports_label,
-            "quiz_right": self.quiz_right,
-            "quiz_wrong": self.quiz_wrong,
-            "quiz_choose": self.quiz_choose,
-            "checking": self.checking,
-            "lesson_complete": self.lesson_complete,
-            "restart": self.restart,
-            "restart_sandbox": self.restart_sandbox,
-            "take_over": self.take_over,
-            "focus_hint": self.focus_hint,
-            "resize_divider": self.resize_divider,
-            "tabs_label": self.tabs_label,
-            "tab_label": self.tab_label,
-            "tab_new": self.tab_new,
-            "tab_close": self.tab_close,
-            "copy_paste_hint": self.copy_paste_hint,
-            "progress": self.progress,
-        });
-        script_safe_json(&words.to_string())
-    }
-}
-
-/// JSON with `<`, `>` and `&` written as `\u003c`…, so no `</script>` or `<!--` can appear.
-fn script_safe_json(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-}
 
 /// `/`, `/{lang}` and `/{lang}/{slug}`; anything else under them is the 404 page.
 pub fn routes() -> Router<AppState> {
@@ -295,7 +36,7 @@ const FAVICON: &str = "img/favicon.svg";
 /// What every page has: `<html lang>`, the stylesheet, the top bar with its language switch.
 struct Chrome {
     lang: &'static str,
-    t: &'static Strings,
+    t: &'static Words,
     title: String,
     css_url: String,
     icon_url: Option<String>,
@@ -314,15 +55,15 @@ impl Chrome {
         let other = lang.other();
         Chrome {
             lang: lang.code(),
-            t: strings(lang),
+            t: words(lang),
             title,
             css_url: crate::assets::url("css/berth.css"),
             icon_url: crate::assets::exists(FAVICON).then(|| crate::assets::url(FAVICON)),
             switch: LangSwitch {
                 href: switch_href,
                 lang: other.code(),
-                label: strings(other).language_name,
-                title: strings(other).switch_language,
+                label: words(other).language_name,
+                title: words(other).switch_language,
             },
         }
     }
@@ -354,7 +95,8 @@ struct LessonPage {
     number: String,
     previous: Option<NavLink>,
     next: Option<NavLink>,
-    /// The exercises this learner passed before, as JSON for the page.
+    /// The exercises this learner passed before, with when (`[{"exercise", "at"}]`), as JSON
+    /// for the page.
     progress_json: String,
     /// This lesson's and the whole course's share of exercises done.
     progress_bars: Vec<ProgressBar>,
@@ -378,7 +120,7 @@ struct ProgressBar {
 
 impl ProgressBar {
     fn new(lang: Lang, kind: &'static str, label: &'static str, done: usize, total: usize) -> Self {
-        let text = strings(lang)
+        let text = words(lang)
             .progress
             .replace("{done}", &done.to_string())
             .replace("{n}", &total.to_string());
@@ -405,7 +147,7 @@ struct NotFoundPage {
 }
 
 fn exercise_count(lang: Lang, count: usize) -> Option<String> {
-    let [one, many] = strings(lang).exercise_count;
+    let [one, many] = words(lang).exercise_count;
     match count {
         0 => None,
         1 => Some(one.to_owned()),
@@ -443,7 +185,7 @@ async fn catalog(
         .or_else(|| accept_language(&headers))
         .unwrap_or(Lang::En);
     let catalog = state.lessons.catalog();
-    let t = strings(lang);
+    let t = words(lang);
     let by_lesson = state.progress.by_lesson(&learner.id);
     let lessons = catalog
         .lessons(lang)
@@ -527,7 +269,12 @@ async fn lesson(
     }
     let by_lesson = state.progress.by_lesson(&learner.id);
     let passed = passed_in(&lesson, &by_lesson);
-    let t = strings(lang);
+    let times = state.progress.passed_at(&learner.id, &lesson.slug);
+    let passed_json: Vec<serde_json::Value> = passed
+        .iter()
+        .map(|exercise| serde_json::json!({ "exercise": exercise, "at": times.get(exercise) }))
+        .collect();
+    let t = words(lang);
     let progress_bars = [
         ProgressBar::new(
             lang,
@@ -548,7 +295,7 @@ async fn lesson(
     .filter(|bar| bar.total > 0)
     .collect();
     let page = LessonPage {
-        progress_json: script_safe_json(&serde_json::Value::from(passed).to_string()),
+        progress_json: script_safe_json(&serde_json::Value::from(passed_json).to_string()),
         progress_bars,
         page: Chrome::new(lang, format!("{} · berth", lesson.title), switch_href),
         number: number_label(&lesson),
@@ -561,7 +308,7 @@ async fn lesson(
         xterm_css_url: crate::assets::exists(xterm_css).then(|| crate::assets::url(xterm_css)),
         import_map: crate::assets::import_map(),
         module_preloads: crate::assets::module_preloads(),
-        strings_json: strings(lang).client_json(),
+        strings_json: words(lang).client_json(),
     };
     html(StatusCode::OK, Some(lang), page.render())
 }
@@ -571,7 +318,7 @@ async fn not_found(headers: HeaderMap) -> Response {
 }
 
 fn not_found_in(lang: Lang) -> Response {
-    let t = strings(lang);
+    let t = words(lang);
     let page = NotFoundPage {
         page: Chrome::new(
             lang,
@@ -700,29 +447,5 @@ mod tests {
         assert_eq!(query_lang(&uri), Some(Lang::Ko));
         let uri: Uri = "/?lang=xx".parse().unwrap();
         assert_eq!(query_lang(&uri), None);
-    }
-
-    #[test]
-    fn client_strings_cannot_close_their_script_element() {
-        let json = script_safe_json(r#"{"a":"</script><!-- & "}"#);
-        assert!(
-            !json.contains('<') && !json.contains('>') && !json.contains('&'),
-            "{json}"
-        );
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["a"], "</script><!-- & ");
-        for lang in Lang::ALL {
-            let value: serde_json::Value =
-                serde_json::from_str(&strings(lang).client_json()).unwrap();
-            for key in [
-                "connecting",
-                "connected",
-                "full",
-                "check_pending",
-                "backend_local",
-            ] {
-                assert!(value[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
-            }
-        }
     }
 }

@@ -164,6 +164,7 @@ async fn serve(
     let ready = ServerMessage::Ready {
         backend: state.sandboxes.backend_name(),
         tab: tab_number,
+        replay: 0,
         expires_in: sandbox.expires_in().as_secs(),
     };
     let (control, control_rx) = mpsc::channel(16);
@@ -205,6 +206,14 @@ async fn serve(
         })
     });
     let _notices = AbortOnDrop(notices);
+    // A prompt means a command finished: the checks look again at once.
+    let mut prompts = tab.prompts();
+    let prompted = sandbox.clone();
+    let _prompts = AbortOnDrop(Some(tokio::spawn(async move {
+        while prompts.changed().await.is_ok() {
+            prompted.enter_pressed();
+        }
+    })));
     let ports = sandbox.scope().map(|scope| scope.ports());
     let mut writer = tokio::spawn(write_to_browser(
         sink,
@@ -301,11 +310,15 @@ async fn open_tab(
 /// Sends `ready`, the replay, then live output and control messages until the shell ends.
 async fn write_to_browser(
     mut sink: Sink,
-    ready: ServerMessage,
+    mut ready: ServerMessage,
     mut subscription: Subscription,
     mut control: mpsc::Receiver<ServerMessage>,
     mut ports: Option<PortsWatch>,
 ) {
+    let replay = std::mem::take(&mut subscription.replay);
+    if let ServerMessage::Ready { replay: length, .. } = &mut ready {
+        *length = replay.len();
+    }
     if !send_control(&mut sink, &ready).await {
         return;
     }
@@ -315,7 +328,6 @@ async fn write_to_browser(
             return;
         }
     }
-    let replay = std::mem::take(&mut subscription.replay);
     if !replay.is_empty() && !send_binary(&mut sink, replay).await {
         return;
     }

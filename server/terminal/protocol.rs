@@ -25,10 +25,13 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    /// The shell is attached; recent output follows as binary frames.
+    /// The shell is attached; recent output follows as binary frames, `replay` bytes of it.
+    /// The page writes those to the screen but answers nothing they ask (a cursor-position
+    /// query replayed would be typed into the shell as `;5R`).
     Ready {
         backend: &'static str,
         tab: u32,
+        replay: usize,
         /// Seconds until the sandbox reaches its maximum lifetime.
         expires_in: u64,
     },

@@ -14,6 +14,11 @@ use crate::sandbox::{Shell, ShellEvent, ShellInput, TermSize};
 /// Output replayed to a socket that (re)attaches.
 pub const SCROLLBACK_BYTES: usize = 64 * 1024;
 
+/// What the workstation's shell prints before each prompt (images/workstation/bash.bashrc): an
+/// OSC sequence no terminal shows. berth takes it out of the output and counts it, so checks
+/// can look again the moment a command has finished.
+pub const PROMPT_MARK: &[u8] = b"\x1b]777;berth-prompt\x07";
+
 /// Output chunks queued for one socket; when full, the shell waits for the browser.
 const SUBSCRIBER_CHUNKS: usize = 8;
 
@@ -46,6 +51,8 @@ pub struct Tab {
     mark: Option<String>,
     state: Mutex<TabState>,
     subscriber_changed: Notify,
+    /// How many prompts the shell has shown.
+    prompts: tokio::sync::watch::Sender<u64>,
 }
 
 /// A socket's view of a tab: the replay, then live events. Dropping it lets go of the tab.
@@ -73,6 +80,7 @@ impl Tab {
             mark: shell.mark,
             state: Mutex::new(TabState::default()),
             subscriber_changed: Notify::new(),
+            prompts: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(pump(tab.clone(), shell.events));
         tab
@@ -85,6 +93,11 @@ impl Tab {
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, TabState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ticks each time the shell shows its prompt: the command before it has finished.
+    pub fn prompts(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.prompts.subscribe()
     }
 
     pub fn has_exited(&self) -> bool {
@@ -175,8 +188,12 @@ async fn pump(tab: Arc<Tab>, mut events: mpsc::Receiver<ShellEvent>) {
                 return;
             }
         };
+        let (chunk, prompts) = take_prompt_marks(chunk);
         if !chunk.is_empty() {
             deliver(&tab, Bytes::from(chunk)).await;
+        }
+        if prompts > 0 {
+            tab.prompts.send_modify(|count| *count += prompts);
         }
     }
     // The shell's stream ended without an exit status (the workstation went away).
@@ -187,6 +204,28 @@ async fn pump(tab: Arc<Tab>, mut events: mpsc::Receiver<ShellEvent>) {
     if let Some(subscriber) = state.subscriber.take() {
         let _ = subscriber.events.try_send(TabEvent::Exit(None));
     }
+}
+
+/// The chunk without its prompt marks, and how many there were. A mark split between two
+/// chunks passes through (the terminal ignores it) and is not counted: Enter still wakes the
+/// checks.
+fn take_prompt_marks(chunk: Vec<u8>) -> (Vec<u8>, u64) {
+    let mut count = 0;
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut rest = chunk.as_slice();
+    while let Some(at) = rest
+        .windows(PROMPT_MARK.len())
+        .position(|window| window == PROMPT_MARK)
+    {
+        out.extend_from_slice(&rest[..at]);
+        rest = &rest[at + PROMPT_MARK.len()..];
+        count += 1;
+    }
+    if count == 0 {
+        return (chunk, 0);
+    }
+    out.extend_from_slice(rest);
+    (out, count)
 }
 
 /// Records a chunk and hands it to the current socket. Recording and reading the subscriber
@@ -207,5 +246,19 @@ async fn deliver(tab: &Tab, chunk: Bytes) {
     tokio::select! {
         _ = subscriber.send(TabEvent::Output(chunk)) => {}
         _ = tab.subscriber_changed.notified() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_marks_are_counted_and_taken_out() {
+        let mut chunk = b"done\r\n".to_vec();
+        chunk.extend_from_slice(PROMPT_MARK);
+        chunk.extend_from_slice(b"$ ");
+        assert_eq!(take_prompt_marks(chunk), (b"done\r\n$ ".to_vec(), 1));
+        assert_eq!(take_prompt_marks(b"plain".to_vec()), (b"plain".to_vec(), 0));
     }
 }

@@ -1,5 +1,7 @@
 // The lesson | terminal split: a divider to drag (or move with the arrow keys), remembered in
-// localStorage, and a keyboard shortcut that moves focus between the two sides.
+// localStorage; on narrow screens a drawer that opens the terminal over the lesson, which keeps
+// its place; and a keyboard shortcut that moves focus between the two sides, back to where the
+// learner left the lesson.
 
 const STORAGE_KEY = "berth.split";
 const MIN_PERCENT = 20;
@@ -86,20 +88,79 @@ export function isFocusShortcut(event) {
   return event.type === "keydown" && event.ctrlKey && !event.altKey && !event.metaKey && event.code === "Backquote";
 }
 
-/** Ctrl+` moves focus from the lesson to the terminal and back. */
-export function initFocusShortcut({ lesson, terminalPane, focusTerminal }) {
+/** Below this width the terminal is a drawer over the lesson (the CSS says the same). */
+export const NARROW = "(max-width: 899px)";
+
+/**
+ * The terminal drawer of narrow screens: a button to open it, one in it to go back. Returns
+ * `{ open(), close(), isOpen() }`; on wide screens open and close do nothing visible.
+ */
+export function initDrawer({ pane, openLabel, closeLabel, onOpen = () => {}, onClose = () => {} }) {
+  const body = document.body;
+  const open = Object.assign(document.createElement("button"), {
+    type: "button",
+    className: "drawer-open",
+    textContent: openLabel,
+  });
+  const close = Object.assign(document.createElement("button"), {
+    type: "button",
+    className: "drawer-close",
+    textContent: closeLabel,
+  });
+  open.setAttribute("aria-controls", pane.id);
+  close.setAttribute("aria-controls", pane.id);
+  pane.prepend(close);
+  pane.after(open);
+  const set = (state) => {
+    body.dataset.drawer = state;
+    open.setAttribute("aria-expanded", String(state === "open"));
+  };
+  set("closed");
+  const drawer = {
+    isOpen: () => body.dataset.drawer === "open",
+    open() {
+      set("open");
+      onOpen();
+    },
+    close() {
+      set("closed");
+      onClose();
+    },
+  };
+  open.addEventListener("click", () => drawer.open());
+  close.addEventListener("click", () => drawer.close());
+  return drawer;
+}
+
+/**
+ * Ctrl+` moves focus from the lesson to the terminal, and back to the element the learner left
+ * in the lesson (the Run button they pressed), or the lesson itself.
+ */
+export function initFocusShortcut({ lesson, terminalPane, focusTerminal, backToLesson }) {
+  let left = null;
+  lesson.addEventListener("focusin", (event) => {
+    if (event.target !== lesson) left = event.target;
+  });
   window.addEventListener(
     "keydown",
     (event) => {
       if (!isFocusShortcut(event)) return;
       event.preventDefault();
       if (terminalPane.contains(document.activeElement)) {
-        lesson.focus({ preventScroll: true });
-        lesson.scrollIntoView({ block: "nearest" });
+        backToLesson();
+        const target = left && lesson.contains(left) ? left : lesson;
+        target.focus({ preventScroll: true });
+        target.scrollIntoView({ block: "nearest" });
       } else {
         focusTerminal();
       }
     },
     { capture: true },
   );
+  return {
+    /** The element to return to, whatever last had focus in the lesson. */
+    get left() {
+      return left && lesson.contains(left) ? left : lesson;
+    },
+  };
 }

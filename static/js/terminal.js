@@ -89,9 +89,18 @@ export class TerminalConnection {
     this.exited = false;
     this.lastError = null;
     this.pending = [];
+    /** Bytes of the replay still to come after "ready", and replays being parsed now. */
+    this.replayLeft = 0;
+    this.replaying = 0;
 
-    term.onData((data) => this.send(encodeInput(data)));
-    term.onBinary((data) => this.send(binaryStringBytes(data)));
+    // What xterm says by itself while it parses a replay is its answer to a query that was
+    // answered long ago (a cursor-position report, `ESC[6n` → `;5R`): never send it again.
+    term.onData((data) => {
+      if (this.replaying === 0) this.send(encodeInput(data));
+    });
+    term.onBinary((data) => {
+      if (this.replaying === 0) this.send(binaryStringBytes(data));
+    });
     term.onResize(({ cols, rows }) => this.sendControl(resizeMessage(cols, rows)));
     // A learner coming back online should not wait out a 10 s backoff.
     window.addEventListener("online", () => {
@@ -178,7 +187,7 @@ export class TerminalConnection {
 
   receive(data) {
     if (typeof data !== "string") {
-      this.term.write(new Uint8Array(data));
+      this.output(new Uint8Array(data));
       return;
     }
     const message = parseControl(data);
@@ -187,6 +196,7 @@ export class TerminalConnection {
       case "ready":
         // The replay of recent output follows; start from a clean screen so it is not doubled.
         this.term.reset();
+        this.replayLeft = Number.isInteger(message.replay) ? message.replay : 0;
         this.attempt = 0;
         this.setState("connected", message);
         this.sendControl(resizeMessage(this.term.cols, this.term.rows));
@@ -204,6 +214,19 @@ export class TerminalConnection {
       default:
         this.onControl(message);
     }
+  }
+
+  /** Shell output: the first `replayLeft` bytes after "ready" are the replay, written muted. */
+  output(bytes) {
+    const replay = Math.min(this.replayLeft, bytes.length);
+    if (replay > 0) {
+      this.replayLeft -= replay;
+      this.replaying += 1;
+      this.term.write(bytes.subarray(0, replay), () => {
+        this.replaying -= 1;
+      });
+    }
+    if (replay < bytes.length) this.term.write(bytes.subarray(replay));
   }
 
   closed(socket, event) {
