@@ -405,6 +405,13 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .script("return document.querySelector(\".code-block[data-place='inside'] .code-place\").textContent;")
         .await;
     assert_eq!(place, "inside the container");
+    // The Run block above (`docker run …` then `docker ps`) has finished: the prompt is back.
+    alice
+        .until(
+            "the workstation's prompt",
+            "(() => { const b = window.berth.term.buffer.active; return /\\$\\s*$/.test(b.getLine(b.baseY + b.cursorY)?.translateToString(true) ?? '') && b.getLine(b.baseY + b.cursorY - 1)?.translateToString(true).includes('box'); })()",
+        )
+        .await;
     alice
         .click(".code-block[data-place='inside'] .code-run")
         .await;

@@ -22,6 +22,9 @@ pub const LABEL_PUBLISH: &str = "berth.publish";
 pub const LABEL_BINDS: &str = "berth.binds";
 /// The image as the learner wrote it: the engine is given its id.
 pub const LABEL_IMAGE: &str = "berth.image";
+/// Whether the learner asked for an internal network (berth makes every one internal unless
+/// egress is allowed, and shows them as asked).
+pub const LABEL_INTERNAL: &str = "berth.internal";
 /// Pairs a container with the volumes berth made for its anonymous mounts.
 pub const LABEL_ANONYMOUS: &str = "berth.anonymous";
 

@@ -205,6 +205,8 @@ pub struct ImageRef {
     pub public: bool,
     /// The name the learner used, normalised (`busybox:latest`, `app:1`), or the id.
     pub shown: String,
+    /// The reference exactly as the learner wrote it (what `docker ps` shows).
+    pub written: String,
 }
 
 /// Whether an image's labels say no learner made it: public images are pulled, never built.
@@ -272,11 +274,12 @@ async fn named(scope: &Scope, name: &str) -> Result<Vec<Value>, Refusal> {
         .collect())
 }
 
-fn image_ref(image: &Value, public: bool, shown: String) -> ImageRef {
+fn image_ref(image: &Value, public: bool, shown: String, written: &str) -> ImageRef {
     ImageRef {
         id: image["Id"].as_str().unwrap_or_default().to_owned(),
         public,
         shown,
+        written: written.to_owned(),
     }
 }
 
@@ -299,7 +302,7 @@ pub async fn image(scope: &Scope, written: &str, purpose: Purpose) -> Result<Ima
         if parsed.digest.is_none() && parsed.is_learner_name() {
             let own = scope.names().image(&parsed.familiar());
             if let Some(image) = named(scope, &own).await?.first() {
-                return Ok(image_ref(image, false, parsed.familiar()));
+                return Ok(image_ref(image, false, parsed.familiar(), written));
             }
         }
         let public = parsed.familiar();
@@ -310,7 +313,7 @@ pub async fn image(scope: &Scope, written: &str, purpose: Purpose) -> Result<Ima
                 || scope.settings().pulls.is_lesson_image(&public)
                 || (purpose == Purpose::Use && scope.settings().pulls.allows(&public));
             if allowed {
-                return Ok(image_ref(image, true, public));
+                return Ok(image_ref(image, true, public, written));
             }
             if purpose == Purpose::Use {
                 return Err(super::images::pull_refusal(written));
@@ -324,7 +327,7 @@ pub async fn image(scope: &Scope, written: &str, purpose: Purpose) -> Result<Ima
         if let Some(image) = by_id(visible.iter(), written)? {
             let public = !image_owned(scope, image);
             let id = image["Id"].as_str().unwrap_or_default().to_owned();
-            return Ok(image_ref(image, public, id));
+            return Ok(image_ref(image, public, id, written));
         }
     }
     let shown = parsed.map_or_else(|| written.to_owned(), |p| p.familiar());

@@ -31,6 +31,9 @@ pub const LEARNER_CAPS: &[&str] = &[
 /// A published port as the learner asked for it (`-p 8080:80`); host 0 means "pick one".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortMap {
+    /// `127.0.0.1` of `-p 127.0.0.1:8080:80` (the workstation's loopback only); empty for
+    /// every address.
+    pub ip: String,
     pub host: u16,
     pub container: u16,
     pub proto: String,
@@ -860,7 +863,22 @@ fn port_bindings(host: &Map<String, Value>) -> Result<Vec<PortMap>, Refusal> {
                     .parse::<u16>()
                     .map_err(|_| Refusal::bad_request(format!("invalid host port {host_port:?}")))?
             };
+            let ip = binding
+                .as_object()
+                .and_then(|b| get(b, "HostIp"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let ip = match ip {
+                "" | "0.0.0.0" => "",
+                "127.0.0.1" | "localhost" => "127.0.0.1",
+                other => {
+                    return Err(Refusal::forbidden(format!(
+                        "a port can be published on 127.0.0.1 or on every address in this sandbox, not on {other}"
+                    )));
+                }
+            };
             let map = PortMap {
+                ip: ip.to_owned(),
                 host,
                 container,
                 proto: proto.clone(),
@@ -909,6 +927,7 @@ mod tests {
         assert_eq!(
             plan.publish,
             [PortMap {
+                ip: String::new(),
                 host: 8080,
                 container: 80,
                 proto: "tcp".into()

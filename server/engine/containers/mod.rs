@@ -256,7 +256,7 @@ pub async fn create(call: &Call<'_>, request: Request<Guarded>) -> Result<Respon
     let mut body = plan.body.clone();
     let mut labels = Map::new();
     labels.extend(names.labels());
-    labels.insert(LABEL_IMAGE.into(), image.shown.clone().into());
+    labels.insert(LABEL_IMAGE.into(), image.written.clone().into());
 
     // The network, by id; `container:` by the resolved container's engine name.
     let mut network_id = None;
@@ -290,6 +290,7 @@ pub async fn create(call: &Call<'_>, request: Request<Guarded>) -> Result<Respon
                 .any(|p| p.container == container && p.proto == proto)
             {
                 publish.push(PortMap {
+                    ip: String::new(),
                     host: 0,
                     container,
                     proto,

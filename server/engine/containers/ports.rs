@@ -38,16 +38,22 @@ pub struct PublishedPort {
     /// The container's port: `80` of `-p 8080:80`.
     pub target: u16,
     pub proto: String,
+    /// `127.0.0.1` when only the workstation's loopback listens; empty for every address.
+    pub ip: String,
     /// Where the browser opens it: `/ports/8080/`.
     pub url: String,
     #[serde(skip)]
     pub container_id: String,
 }
 
+/// `8080:80/tcp`, or `127.0.0.1:8080:80/tcp` for the loopback only, comma separated.
 pub fn encode(ports: &[PortMap]) -> String {
     ports
         .iter()
-        .map(|p| format!("{}:{}/{}", p.host, p.container, p.proto))
+        .map(|p| match p.ip.as_str() {
+            "" => format!("{}:{}/{}", p.host, p.container, p.proto),
+            ip => format!("{ip}:{}:{}/{}", p.host, p.container, p.proto),
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -56,15 +62,30 @@ pub fn decode(label: &str) -> Vec<PortMap> {
     label
         .split(',')
         .filter_map(|entry| {
-            let (host, rest) = entry.split_once(':')?;
+            let parts: Vec<&str> = entry.split(':').collect();
+            let (ip, host, rest) = match parts.as_slice() {
+                [host, rest] => ("", *host, *rest),
+                [ip, host, rest] => (*ip, *host, *rest),
+                _ => return None,
+            };
             let (container, proto) = super::body::parse_port(rest).ok()?;
             Some(PortMap {
+                ip: ip.to_owned(),
                 host: host.parse().ok()?,
                 container,
                 proto,
             })
         })
         .collect()
+}
+
+/// The address a binding shows: the one asked for, or every address.
+fn shown_ip(port: &PortMap) -> &str {
+    if port.ip.is_empty() {
+        "0.0.0.0"
+    } else {
+        &port.ip
+    }
 }
 
 fn label_of(container: &Value) -> Vec<PortMap> {
@@ -107,7 +128,7 @@ pub fn show_in_list(container: &mut Value) {
         .filter(|p| !ports.iter().any(|m| p["PrivatePort"] == m.container))
         .collect();
     for port in &ports {
-        shown.push(json!({"IP": "0.0.0.0", "PrivatePort": port.container, "PublicPort": port.host, "Type": port.proto}));
+        shown.push(json!({"IP": shown_ip(port), "PrivatePort": port.container, "PublicPort": port.host, "Type": port.proto}));
     }
     container["Ports"] = Value::Array(shown);
 }
@@ -124,7 +145,7 @@ pub fn show_in_inspect(container: &mut Value) {
         let key = format!("{}/{}", port.container, port.proto);
         let entry = bindings.entry(key).or_insert_with(|| json!([]));
         if let Value::Array(list) = entry {
-            list.push(json!({"HostIp": "", "HostPort": port.host.to_string()}));
+            list.push(json!({"HostIp": port.ip, "HostPort": port.host.to_string()}));
         }
     }
     container["HostConfig"]["PortBindings"] = Value::Object(bindings.clone());
@@ -132,7 +153,9 @@ pub fn show_in_inspect(container: &mut Value) {
         for list in bindings.values_mut() {
             if let Value::Array(list) = list {
                 for binding in list {
-                    binding["HostIp"] = "0.0.0.0".into();
+                    if binding["HostIp"] == "" {
+                        binding["HostIp"] = "0.0.0.0".into();
+                    }
                 }
             }
         }
@@ -195,6 +218,7 @@ async fn current(scope: &Scope) -> Result<Vec<PublishedPort>, Refusal> {
                 container: name.clone(),
                 target: port.container,
                 proto: port.proto,
+                ip: port.ip,
                 url: format!("/ports/{}/", port.host),
                 container_id: id.clone(),
             });
@@ -266,9 +290,14 @@ async fn exec_detached(scope: &Scope, workstation: &str, cmd: Vec<String>) -> Re
 /// network (by its short id, which the engine's DNS resolves and a rename does not change).
 async fn start_forwarder(scope: &Scope, workstation: &str, port: &PublishedPort) {
     let target: String = port.container_id.chars().take(12).collect();
+    let bind = if port.ip.is_empty() {
+        String::new()
+    } else {
+        format!(",bind={}", port.ip)
+    };
     let cmd = vec![
         "socat".to_owned(),
-        format!("TCP-LISTEN:{},fork,reuseaddr", port.port),
+        format!("TCP-LISTEN:{},fork,reuseaddr{bind}", port.port),
         format!("TCP:{target}:{}", port.target),
     ];
     if let Err(error) = exec_detached(scope, workstation, cmd).await {
@@ -531,14 +560,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loopback_bindings_round_trip_and_show() {
+        let ports = [PortMap {
+            ip: "127.0.0.1".into(),
+            host: 1234,
+            container: 6379,
+            proto: "tcp".into(),
+        }];
+        let label = encode(&ports);
+        assert_eq!(label, "127.0.0.1:1234:6379/tcp");
+        assert_eq!(decode(&label), ports);
+        let mut listed = json!({"State": "running", "Labels": {LABEL_PUBLISH: label}, "Ports": []});
+        show_in_list(&mut listed);
+        assert_eq!(listed["Ports"][0]["IP"], "127.0.0.1");
+    }
+
+    #[test]
     fn labels_round_trip() {
         let ports = vec![
             PortMap {
+                ip: String::new(),
                 host: 8080,
                 container: 80,
                 proto: "tcp".into(),
             },
             PortMap {
+                ip: String::new(),
                 host: 5353,
                 container: 53,
                 proto: "udp".into(),
@@ -552,16 +599,19 @@ mod tests {
         let existing = vec![json!({"Labels": {LABEL_PUBLISH: "32768:80/tcp"}})];
         let mut ports = vec![
             PortMap {
+                ip: String::new(),
                 host: 0,
                 container: 80,
                 proto: "tcp".into(),
             },
             PortMap {
+                ip: String::new(),
                 host: 32769,
                 container: 443,
                 proto: "tcp".into(),
             },
             PortMap {
+                ip: String::new(),
                 host: 0,
                 container: 8080,
                 proto: "tcp".into(),

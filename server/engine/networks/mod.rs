@@ -12,7 +12,7 @@ use super::containers::body::check_labels;
 use super::dispatch::{Call, created};
 use super::filters;
 use super::gates;
-use super::names::{self, ROLE_NETWORK, valid_name};
+use super::names::{self, LABEL_INTERNAL, ROLE_NETWORK, valid_name};
 use super::refusal::Refusal;
 use super::reply::{self, MAX_JSON_BODY};
 use super::scope;
@@ -67,12 +67,14 @@ pub fn create_body(raw: &[u8]) -> Result<(String, Map<String, Value>), Refusal> 
             ));
         }
     }
-    let labels = match get(&input, "Labels") {
+    let mut labels = match get(&input, "Labels") {
         Some(Value::Object(labels)) => labels.clone(),
         None | Some(Value::Null) => Map::new(),
         Some(_) => return Err(Refusal::bad_request("Labels must be an object")),
     };
     check_labels(&labels)?;
+    let internal = get(&input, "Internal").is_some_and(|v| !is_unset(v));
+    labels.insert(LABEL_INTERNAL.into(), internal.to_string().into());
     let mut body = Map::new();
     body.insert(
         "Attachable".into(),
@@ -202,11 +204,13 @@ pub async fn create(call: &Call<'_>, request: Request<Guarded>) -> Result<Respon
     Ok(created(answer))
 }
 
-/// The host's side of a network is berth's business.
+/// The host's side of a network is berth's business, and it is shown as the learner asked
+/// for it (berth makes it internal when egress is off; tools like Compose compare).
 fn hide_host(network: &mut Value) {
     if let Some(options) = network["Options"].as_object_mut() {
         options.remove("com.docker.network.bridge.name");
     }
+    network["Internal"] = (network["Labels"][LABEL_INTERNAL] == "true").into();
 }
 
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, Refusal> {
@@ -368,5 +372,9 @@ mod tests {
         let (name, body) = create_body(br#"{"Name":"n","Attachable":true}"#).unwrap();
         assert_eq!(name, "n");
         assert_eq!(body["Attachable"], true);
+        assert_eq!(body["Labels"][LABEL_INTERNAL], "false");
+        let mut shown = json!({"Internal": true, "Labels": body["Labels"].clone()});
+        hide_host(&mut shown);
+        assert_eq!(shown["Internal"], false, "shown as asked");
     }
 }
