@@ -907,3 +907,63 @@ async fn on_a_phone_run_opens_the_terminal_over_the_lesson_and_back_keeps_the_pl
     alice.quit().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_gets_a_learner_out_of_trouble() {
+    let server = common::start_docker_with(|config| config.limits.pids = 96).await;
+    let driver = Driver::start().await;
+    let alice = driver.browser().await;
+    alice.go(&server.url("/en/01-first-container")).await;
+    alice.connected().await;
+    alice.click("#terminal").await;
+    // A fork bomb: the workstation sits at its process limit, and the page says so.
+    alice.type_text("touch ~/before-reset\n").await;
+    alice.type_text("bomb() { bomb | bomb & }; bomb\n").await;
+    let notice = alice
+        .until(
+            "a notice of the process limit",
+            "document.querySelector('.terminal-notices:not([hidden]) .terminal-notice[data-kind=processes]')?.textContent",
+        )
+        .await;
+    assert!(
+        notice
+            .as_str()
+            .unwrap_or_default()
+            .contains("limit of 96 processes"),
+        "{notice}"
+    );
+    // "Stop everything in this tab" from the sandbox menu: the shell answers again.
+    alice.click(".sandbox-menu-toggle").await;
+    alice.click(".sandbox-end-processes").await;
+    let said = alice
+        .until(
+            "the menu to say what it stopped",
+            "document.querySelector('.sandbox-said')?.textContent",
+        )
+        .await;
+    assert!(
+        said.as_str().unwrap_or_default().starts_with("Stopped "),
+        "{said}"
+    );
+    alice.type_text("\u{3}echo back-$((40+2))\n").await;
+    alice.until_terminal_shows("back-42").await;
+    alice
+        .until(
+            "the notice to go",
+            "document.querySelector('.terminal-notices').hidden",
+        )
+        .await;
+    // "Reset my sandbox": a fresh sandbox, the file gone, the same page.
+    alice
+        .script("window.confirm = () => true; return true;")
+        .await;
+    alice.click(".sandbox-reset").await;
+    alice.connected().await;
+    alice.click("#terminal").await;
+    alice
+        .type_text("ls ~/before-reset 2>&1 | grep -c 'No such'\n")
+        .await;
+    alice.until_terminal_shows("\n1\n").await;
+    alice.quit().await;
+    server.stop().await;
+}

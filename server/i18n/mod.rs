@@ -85,6 +85,18 @@ pub struct Words {
     pub restart: &'static str,
     pub restart_sandbox: &'static str,
     pub take_over: &'static str,
+    /// The terminal's menu of ways out of trouble.
+    pub sandbox_menu: &'static str,
+    /// Ends everything the shell of the tab in front started, keeping the shell.
+    pub end_processes: &'static str,
+    /// After that, `{n}` replaced by how many processes ended.
+    pub ended_processes: &'static str,
+    /// Removes the learner's whole sandbox and starts a fresh one.
+    pub reset_sandbox: &'static str,
+    pub reset_confirm: &'static str,
+    pub reset_failed: &'static str,
+    /// The label of what berth tells the learner about their sandbox (a limit reached).
+    pub notices_label: &'static str,
     pub focus_hint: &'static str,
     pub resize_divider: &'static str,
     pub tabs_label: &'static str,

@@ -281,6 +281,8 @@ pub struct Manager {
     max_lifetime: Duration,
     slots: Mutex<HashMap<LearnerId, Slot>>,
     created_total: AtomicU64,
+    /// Creations under way: shutdown waits for them, so none finishes after it and leaks.
+    creating: tokio::sync::watch::Sender<usize>,
     refused_total: AtomicU64,
 }
 
@@ -293,6 +295,7 @@ impl Manager {
             max_lifetime: config.max_lifetime,
             slots: Mutex::new(HashMap::new()),
             created_total: AtomicU64::new(0),
+            creating: tokio::sync::watch::channel(0).0,
             refused_total: AtomicU64::new(0),
         })
     }
@@ -343,7 +346,10 @@ impl Manager {
         let created = slot
             .get_or_try_init(|| async {
                 let started = Instant::now();
-                let workstation = self.backend.create(learner).await?;
+                self.creating.send_modify(|n| *n += 1);
+                let created = self.backend.create(learner).await;
+                self.creating.send_modify(|n| *n -= 1);
+                let workstation = created?;
                 self.created_total.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     %learner,
@@ -422,8 +428,22 @@ impl Manager {
     }
 
     /// Removes every sandbox, then what the backend set up on the host; called on shutdown.
+    /// Sandboxes still being created are waited for, and whatever this instance left on the
+    /// engine is swept, so a stop never leaves anything behind.
     pub async fn shutdown(&self) {
         self.remove_all().await;
+        let mut creating = self.creating.subscribe();
+        let settled =
+            tokio::time::timeout(Duration::from_secs(60), creating.wait_for(|n| *n == 0)).await;
+        if settled.is_err() {
+            tracing::warn!("sandboxes were still being created at shutdown");
+        }
+        self.remove_all().await;
+        match self.backend.remove_leftovers().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "swept what was left at shutdown"),
+            Err(error) => tracing::warn!(%error, "could not sweep at shutdown"),
+        }
         self.backend.stop().await;
     }
 

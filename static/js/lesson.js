@@ -10,6 +10,7 @@ import { initExercises, liveCheck } from "./exercises.js";
 import { initQuizzes } from "./quizzes.js";
 import { initRunBlocks } from "./runblocks.js";
 import { showPorts } from "./ports.js";
+import { initRecovery } from "./recovery.js";
 import { statusLine } from "./status.js";
 import { words } from "./words.js";
 
@@ -36,6 +37,7 @@ function startTerminal(pane, container, status) {
   hint.append(kbd("Ctrl"), "+", kbd("Shift"), "+", kbd("C"), " / ", kbd("V"), ` ${words.copy_paste_hint}`);
 
   const show = statusLine(pane, status, restart);
+  let recovery = () => {};
   const tabs = new TerminalTabs({
     container,
     lesson: `${body.dataset.lang}/${body.dataset.slug}`,
@@ -44,11 +46,13 @@ function startTerminal(pane, container, status) {
     onControl(message) {
       if (message.type === "check") liveCheck(message);
       if (message.type === "ports") showPorts(ports, message.ports);
+      if (message.type === "notices" || message.type === "ended") recovery(message);
     },
     setup: setUpTerminalKeys,
   });
   // The shortcuts sit at the end of the tab strip, leaving the status line its room.
   tabs.strip.append(hint);
+  recovery = initRecovery(ports, tabs);
   restart.addEventListener("click", () => {
     tabs.current.connection.reconnectNow();
     tabs.current.term.focus();

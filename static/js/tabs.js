@@ -86,6 +86,11 @@ export class TerminalTabs {
     return this.strings.tab_label.replace("{n}", number + 1);
   }
 
+  /** Every open tab connects again (after the sandbox was reset: each gets a fresh shell). */
+  reconnectAll() {
+    for (const tab of this.tabs.values()) tab.connection.reconnectNow();
+  }
+
   open(number) {
     if (this.tabs.has(number)) return this.tabs.get(number);
     const view = document.createElement("div");
