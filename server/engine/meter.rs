@@ -19,7 +19,10 @@ use serde_json::Value;
 use super::scope;
 use super::server::Scope;
 
-/// How often berth looks, and how often while a build runs or the learner is near a limit.
+/// How often berth reads the cheap counters (processes, log sizes): files, no engine call.
+const FAST_TICK: Duration = Duration::from_secs(1);
+/// How often berth measures the disk, and how often while a build runs or the learner is near
+/// a limit.
 const TICK: Duration = Duration::from_secs(5);
 const BUSY_TICK: Duration = Duration::from_secs(1);
 /// A container may write this much to its log per second, sustained over a tick.
@@ -78,24 +81,43 @@ struct State {
     paths: HashMap<String, (Option<PathBuf>, Option<PathBuf>)>,
     /// Last size of each container's files and mounted volumes, to see what grew.
     last: HashMap<String, u64>,
-    /// Log file sizes, to see the rate.
-    logs: HashMap<String, u64>,
+    /// Log file sizes and when they were read, to see the rate.
+    logs: HashMap<String, (u64, Instant)>,
     throttled: Vec<String>,
     at_pid_limit: u32,
     images_bytes: u64,
     images_checked: Option<Instant>,
+    /// The learner's running containers, from the last disk look: (id, name, log file).
+    running: Vec<(String, String, Option<PathBuf>)>,
+    /// What the learner is told, by kind.
+    notices: std::collections::BTreeMap<&'static str, Notice>,
+    last_slow: Option<Instant>,
+    busy: bool,
 }
 
 /// Starts the meter of one learner; it ends with their scope.
 pub fn spawn(scope: Weak<Scope>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut state = State::default();
+        let Some(mut changes) = scope.upgrade().map(|s| s.changes()) else {
+            return;
+        };
+        let mut changed = true;
         loop {
-            let busy = match scope.upgrade() {
-                Some(scope) => tick(&scope, &mut state).await,
-                None => return,
+            {
+                let Some(scope) = scope.upgrade() else { return };
+                fast(&scope, &mut state).await;
+                let every = if state.busy { BUSY_TICK } else { TICK };
+                if changed || state.last_slow.is_none_or(|at| at.elapsed() >= every) {
+                    state.busy = slow(&scope, &mut state).await;
+                    state.last_slow = Some(Instant::now());
+                }
+                scope.set_notices(state.notices.values().cloned().collect());
+            }
+            changed = tokio::select! {
+                _ = tokio::time::sleep(FAST_TICK) => false,
+                result = changes.changed() => result.is_ok(),
             };
-            tokio::time::sleep(if busy { BUSY_TICK } else { TICK }).await;
         }
     })
 }
@@ -188,24 +210,37 @@ async fn images_bytes(scope: &Scope) -> u64 {
     total
 }
 
-/// One look. Returns whether to look again soon.
-async fn tick(scope: &Scope, state: &mut State) -> bool {
-    // Processes first: reading them needs nothing of the engine, which a learner at their
-    // limits may keep busy.
+/// Every second: the process limit and log floods, from files alone.
+async fn fast(scope: &Scope, state: &mut State) {
     let mut notices = Vec::new();
-    let crowded = processes(scope, state, &mut notices);
-    if !notices.is_empty() {
-        let mut shown: Vec<Notice> = scope.notices().borrow().clone();
-        shown.retain(|n| n.kind != "processes");
-        shown.extend(notices.iter().cloned());
-        scope.set_notices(shown);
-    }
-    let Ok(containers) = scope::containers(scope, true).await else {
-        return crowded;
+    processes(scope, state, &mut notices);
+    match notices.pop() {
+        Some(notice) => state.notices.insert("processes", notice),
+        None => state.notices.remove("processes"),
     };
+    let mut flooding = None;
+    for (id, name, log) in state.running.clone() {
+        if let Some(notice) = logs(scope, state, &id, &name, log.as_deref()).await {
+            flooding = Some(notice);
+        }
+    }
+    match flooding {
+        Some(notice) => state.notices.insert("logs", notice),
+        None => state.notices.remove("logs"),
+    };
+}
+
+/// The disk: what the learner's containers, volumes, images and build fill. Returns whether
+/// to look again soon.
+async fn slow(scope: &Scope, state: &mut State) -> bool {
+    let Ok(containers) = scope::containers(scope, true).await else {
+        return false;
+    };
+    let mut notices = Vec::new();
     let quota = scope.settings().disk_quota;
     let mut parts: Vec<(String, u64)> = Vec::new();
     let mut grew: Vec<String> = Vec::new();
+    let mut running = Vec::new();
     for container in &containers {
         let id = container["Id"].as_str().unwrap_or_default().to_owned();
         if !state.paths.contains_key(&id) {
@@ -229,11 +264,12 @@ async fn tick(scope: &Scope, state: &mut State) -> bool {
             grew.push(id.clone());
         }
         state.last.insert(id.clone(), bytes);
-        parts.push((name, bytes));
+        parts.push((name.clone(), bytes));
         if container["State"] == "running" || container["State"] == "paused" {
-            logs(scope, state, &id, log.as_deref(), container, &mut notices).await;
+            running.push((id.clone(), name, log));
         }
     }
+    state.running = running;
     // Volumes no container mounts now.
     if let Ok(volumes) = scope::volumes(scope).await {
         let mounted: Vec<&str> = containers
@@ -307,9 +343,11 @@ async fn tick(scope: &Scope, state: &mut State) -> bool {
             message: format!("berth stopped what was writing: {report}."),
         });
     }
-    let near = total > quota / 2 || building.is_some() || crowded;
-    scope.set_notices(notices);
-    near
+    match notices.pop() {
+        Some(notice) => state.notices.insert("disk", notice),
+        None => state.notices.remove("disk"),
+    };
+    total > quota / 2 || building.is_some()
 }
 
 /// Log output past [`LOG_RATE`]: dockerd's work grows with every line a container prints, so
@@ -319,42 +357,54 @@ async fn logs(
     scope: &Scope,
     state: &mut State,
     id: &str,
+    name: &str,
     log: Option<&Path>,
-    container: &Value,
-    notices: &mut Vec<Notice>,
-) {
-    let name = scope::learner_name(scope, container).unwrap_or_default();
-    if container["State"] == "paused" && state.throttled.iter().any(|t| t == id) {
-        notices.push(log_notice(&name));
-        return;
+) -> Option<Notice> {
+    if state.throttled.iter().any(|t| t == id) {
+        // Told until the learner lets it go on (a rate read again from then).
+        let paused = scope
+            .upstream()
+            .ok(Method::GET, &format!("/containers/{id}/json"), None)
+            .await
+            .is_ok_and(|info| info["State"]["Paused"] == true);
+        if paused {
+            return Some(log_notice(name));
+        }
+        state.throttled.retain(|t| t != id);
+        state.logs.remove(id);
     }
-    let Some(size) = log.and_then(|l| std::fs::metadata(l).ok()).map(|m| m.len()) else {
-        return;
-    };
-    let last = state.logs.insert(id.to_owned(), size);
-    let Some(last) = last else { return };
+    let size = log
+        .and_then(|l| std::fs::metadata(l).ok())
+        .map(|m| m.len())?;
+    let now = Instant::now();
+    let (last, at) = state.logs.insert(id.to_owned(), (size, now))?;
     // The log is cut at 16 MiB; a smaller size means it was cut and started again.
     let written = if size >= last {
         size - last
     } else {
         (LOG_FILE_SIZE - last.min(LOG_FILE_SIZE)) + size
     };
-    if written > LOG_RATE * TICK.as_secs() {
-        let done = scope
-            .upstream()
-            .ok(Method::POST, &format!("/containers/{id}/pause"), None)
-            .await;
-        match done {
-            Ok(_) => {
-                tracing::info!(
-                    learner = scope.names().learner(),
-                    container = name,
-                    "log flood: paused"
-                );
-                state.throttled.push(id.to_owned());
-                notices.push(log_notice(&name));
-            }
-            Err(error) => tracing::warn!(error = %error.message, "could not pause a log flood"),
+    let seconds = now.duration_since(at).as_secs_f64().max(0.5);
+    if (written as f64 / seconds) <= LOG_RATE as f64 {
+        return None;
+    }
+    let done = scope
+        .upstream()
+        .ok(Method::POST, &format!("/containers/{id}/pause"), None)
+        .await;
+    match done {
+        Ok(_) => {
+            tracing::info!(
+                learner = scope.names().learner(),
+                container = name,
+                "log flood: paused"
+            );
+            state.throttled.push(id.to_owned());
+            Some(log_notice(name))
+        }
+        Err(error) => {
+            tracing::warn!(error = %error.message, "could not pause a log flood");
+            None
         }
     }
 }
