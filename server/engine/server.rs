@@ -51,6 +51,8 @@ pub struct Scope {
     builds: Arc<Semaphore>,
     /// Why the learner may not write more to disk now, when they are over their quota.
     disk_over: Mutex<Option<String>>,
+    /// The learner's pace of costly requests.
+    pace: super::gates::Pace,
     /// The step container of the build running now (`---> Running in …`).
     build_step: Mutex<Option<String>>,
     /// What the learner should know now (past a limit), for the page.
@@ -91,6 +93,7 @@ impl Scope {
             quota: tokio::sync::Mutex::new(()),
             builds: Arc::new(Semaphore::new(1)),
             disk_over: Mutex::new(None),
+            pace: super::gates::Pace::default(),
             build_step: Mutex::new(None),
             notices: watch::channel(Vec::new()).0,
             tasks: Mutex::new(Vec::new()),
@@ -186,6 +189,10 @@ impl Scope {
 
     pub fn set_disk_over(&self, report: Option<String>) {
         *self.disk_over.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
+    pub fn pace(&self) -> &super::gates::Pace {
+        &self.pace
     }
 
     /// A build's step container started (or the build ended: `None`).

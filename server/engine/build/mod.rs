@@ -351,6 +351,7 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
     let dockerfile_name =
         context::dockerfile_name(call.query.get("dockerfile").unwrap_or_default())?;
     gates::disk(scope, "build an image").await?;
+    gates::pace(scope, gates::Costly::Build).await?;
     let Ok(own_slot) = scope.builds_permit() else {
         return Err(Refusal::limit(
             "one of your builds is still running; wait for it to finish",

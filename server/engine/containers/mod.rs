@@ -247,6 +247,7 @@ pub async fn create(call: &Call<'_>, request: Request<Guarded>) -> Result<Respon
     let policy = &scope.settings().policy;
     let raw = reply::read_body(request, MAX_JSON_BODY as u64).await?;
     let plan = body::create(&raw, call.query.get("name"), policy)?;
+    gates::pace(scope, gates::Costly::Create).await?;
     let _quota = scope.quota_lock().await;
     let existing = gates::container_quota(scope).await?;
     gates::disk(scope, "create a container").await?;

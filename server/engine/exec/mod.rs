@@ -58,6 +58,7 @@ pub async fn create(
 ) -> Result<Response<Body>, Refusal> {
     let raw = reply::read_body(request, MAX_JSON_BODY as u64).await?;
     let body = body(&raw)?;
+    super::gates::pace(call.scope, super::gates::Costly::Create).await?;
     let response = call
         .forward_json(
             Method::POST,

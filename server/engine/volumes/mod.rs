@@ -82,6 +82,7 @@ pub async fn create(call: &Call<'_>, request: Request<Guarded>) -> Result<Respon
     let scope = call.scope;
     let raw = reply::read_body(request, MAX_JSON_BODY as u64).await?;
     let (name, body) = create_body(&raw)?;
+    gates::pace(scope, gates::Costly::Create).await?;
     let _quota = scope.quota_lock().await;
     let existing = scope::volume(scope, &name).await;
     if existing.is_err() {
