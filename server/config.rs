@@ -65,6 +65,13 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_MAX_SANDBOXES", value_name = "N")]
     pub max_sandboxes: Option<usize>,
 
+    /// Workstations kept started for learners who have not arrived yet, so their prompt needs
+    /// no wait; one more is kept for every learner who arrived in the last three minutes (a
+    /// class drains the pool and it grows back behind them). Before an event, set it to the
+    /// class size. 0 turns the pool off. [default: 2]
+    #[arg(long, env = "BERTH_WARM", value_name = "N")]
+    pub warm: Option<usize>,
+
     /// Let learners' containers reach the internet (their network is internal otherwise).
     #[arg(long, env = "BERTH_ALLOW_EGRESS", num_args = 0..=1, default_missing_value = "true",
           value_name = "BOOL")]
@@ -174,6 +181,7 @@ struct FileConfig {
     idle_timeout: Option<String>,
     max_lifetime: Option<String>,
     max_sandboxes: Option<usize>,
+    warm: Option<usize>,
     allow_egress: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     memory_mb: Option<u64>,
@@ -212,6 +220,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_lifetime: Duration,
     pub max_sandboxes: usize,
+    /// Workstations kept started ahead of learners (the pool's floor).
+    pub warm: usize,
     pub allow_egress: bool,
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
@@ -250,6 +260,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(15 * 60),
             max_lifetime: Duration::from_secs(4 * 3600),
             max_sandboxes: 50,
+            warm: 2,
             allow_egress: false,
             allowed_origins: Vec::new(),
             limits: Limits {
@@ -344,6 +355,7 @@ impl Config {
                 .max_sandboxes
                 .or(file.max_sandboxes)
                 .unwrap_or(defaults.max_sandboxes),
+            warm: args.warm.or(file.warm).unwrap_or(defaults.warm),
             allow_egress: args.allow_egress.or(file.allow_egress).unwrap_or(false),
             allowed_origins: args
                 .allowed_origins
@@ -421,6 +433,9 @@ impl Config {
         };
         if self.max_sandboxes == 0 {
             return invalid("max-sandboxes", "must be at least 1");
+        }
+        if self.warm > self.max_sandboxes {
+            return invalid("warm", "cannot be more than max-sandboxes");
         }
         if self.limits.memory_bytes < 64 * 1024 * 1024 {
             return invalid("memory-mb", "must be at least 64");

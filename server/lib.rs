@@ -123,6 +123,51 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.connections.total_max(),
         state.connections.refused_total(),
     ));
+    let pool = state.sandboxes.pool_stats();
+    let average_refill = if pool.refills == 0 {
+        0.0
+    } else {
+        pool.refill_seconds / pool.refills as f64
+    };
+    body.push_str(&format!(
+        "# HELP berth_warm_ready Warm workstations started and waiting for a learner.
+# TYPE berth_warm_ready gauge
+berth_warm_ready {}
+         # HELP berth_warm_filling Warm workstations being started now.
+# TYPE berth_warm_filling gauge
+berth_warm_filling {}
+         # HELP berth_warm_target Warm workstations wanted now (--warm plus recent arrivals, within room).
+# TYPE berth_warm_target gauge
+berth_warm_target {}
+         # HELP berth_warm_claims_total Learners who got a warm workstation.
+# TYPE berth_warm_claims_total counter
+berth_warm_claims_total {}
+         # HELP berth_warm_misses_total Learners who found the pool empty and waited for a new workstation.
+# TYPE berth_warm_misses_total counter
+berth_warm_misses_total {}
+         # HELP berth_warm_discarded_total Warm workstations thrown away because they died.
+# TYPE berth_warm_discarded_total counter
+berth_warm_discarded_total {}
+         # HELP berth_warm_refills_total Warm workstations started.
+# TYPE berth_warm_refills_total counter
+berth_warm_refills_total {}
+         # HELP berth_warm_refill_seconds_total Time spent starting them.
+# TYPE berth_warm_refill_seconds_total counter
+berth_warm_refill_seconds_total {:.3}
+         # HELP berth_warm_refill_seconds Average time to start one.
+# TYPE berth_warm_refill_seconds gauge
+berth_warm_refill_seconds {:.3}
+",
+        pool.ready,
+        pool.filling,
+        pool.target,
+        pool.claims,
+        pool.misses,
+        pool.discarded,
+        pool.refills,
+        pool.refill_seconds,
+        average_refill,
+    ));
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
@@ -227,8 +272,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         address: config.listen,
         source,
     })?;
-    let sandboxes = Manager::new(backend, &config);
+    let sandboxes = Manager::new(backend, &config, Some(store.clone()));
     sandboxes.spawn_reaper();
+    sandboxes.spawn_pool();
     let open_files = http::raise_open_file_limit();
     let budget = http::connection_budget(open_files);
     if budget < 1024 {

@@ -16,7 +16,7 @@ fn budget(controller: &str, sandboxed: &Sandboxed, server: &TestServer) -> std::
         .join(controller)
         .join("berth")
         .join(instance.trim())
-        .join(&sandboxed.learner)
+        .join(&sandboxed.sandbox)
 }
 
 fn read_number(path: &std::path::Path) -> u64 {
@@ -68,7 +68,7 @@ async fn a_build_step_runs_in_the_learners_budget() {
     let all = out.all();
     let in_budget = all
         .lines()
-        .any(|l| l.contains(":pids:/berth/") && l.contains(&learner.learner));
+        .any(|l| l.contains(":pids:/berth/") && l.contains(&learner.sandbox));
     assert!(in_budget, "the step runs in the learner's budget: {all}");
     assert!(
         all.contains("can't fork") || all.contains("Resource temporarily unavailable"),

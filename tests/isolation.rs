@@ -155,7 +155,7 @@ async fn another_learners_image_cannot_be_reached_by_its_id() {
     }
     // The engine: Bob's image is whole, Alice made nothing from it.
     assert!(image_exists(&secret.image).await);
-    assert!(images_of(&alice.learner).await.is_empty());
+    assert!(images_of(&alice.sandbox).await.is_empty());
     server.stop().await;
 }
 
@@ -473,7 +473,10 @@ async fn answers_say_nothing_about_the_host_or_other_learners() {
     // The workstation's mount table names neither berth's data nor the learner.
     let mounts = alice.sh("cat /proc/self/mountinfo").await.stdout;
     assert!(!mounts.contains(&data_dir), "{mounts}");
-    assert!(!mounts.contains(&alice.learner), "{mounts}");
+    assert!(
+        !mounts.contains(&alice.sandbox) && !mounts.contains(&alice.learner),
+        "{mounts}"
+    );
     // Objects of others read exactly as objects of no one.
     bob.docker("run -d --name web busybox sleep 300").await;
     let bob_id = bob

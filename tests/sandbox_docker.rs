@@ -52,7 +52,8 @@ async fn the_workstation_is_hardened_as_designed() {
     assert_eq!(config.user.as_deref(), Some("learner"));
     assert_eq!(config.hostname.as_deref(), Some("berth"));
     let labels = config.labels.unwrap();
-    assert_eq!(labels["berth.owner"], learner.to_string());
+    let id = sandbox.id.to_string();
+    assert_eq!(labels["berth.owner"], id);
     assert_eq!(labels["berth.instance"].len(), 12);
     assert_eq!(host.privileged, Some(false));
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
@@ -70,7 +71,7 @@ async fn the_workstation_is_hardened_as_designed() {
     assert_eq!(host.readonly_rootfs, Some(true));
     // The learner's budget: everything they run shares one cgroup with these limits.
     let parent = host.cgroup_parent.clone().unwrap_or_default();
-    assert!(parent.ends_with(&format!("/{learner}")), "{parent:?}");
+    assert!(parent.ends_with(&format!("/{id}")), "{parent:?}");
     let budget = std::path::Path::new("/sys/fs/cgroup/pids").join(parent.trim_start_matches('/'));
     assert_eq!(
         std::fs::read_to_string(budget.join("pids.max"))
@@ -122,7 +123,7 @@ async fn the_workstation_is_hardened_as_designed() {
     );
     assert!(host.pid_mode.unwrap_or_default().is_empty());
     assert!(host.ipc_mode.unwrap_or_default() != "host");
-    let network = format!("berth-{learner}");
+    let network = format!("berth-{id}");
     let net = docker()
         .await
         .inspect_network(
@@ -139,7 +140,7 @@ async fn the_workstation_is_hardened_as_designed() {
     assert!(interface.starts_with("bth"), "{interface}");
     let subnet = net.ipam.unwrap().config.unwrap()[0].subnet.clone().unwrap();
     assert!(subnet.ends_with("/28"), "a small subnet: {subnet}");
-    assert_eq!(net.labels.unwrap()["berth.owner"], learner.to_string());
+    assert_eq!(net.labels.unwrap()["berth.owner"], id);
 
     // And from inside: no capabilities, no way to become root.
     assert_eq!(term.run("id -u").await, "1000");

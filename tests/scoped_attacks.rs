@@ -40,7 +40,7 @@ async fn expect(learner: &Sandboxed, what: &str, raw: &[u8], expected: &[u16]) -
         "{what}: expected {expected:?}, got {last:?}\n{response}"
     );
     // What the learner typed may come back; the engine's names for their own objects may not.
-    let own = format!("berth-{}", learner.learner);
+    let own = format!("berth-{}", learner.sandbox);
     assert!(
         !response.contains(&own),
         "{what} leaked an engine name:\n{response}"
@@ -80,8 +80,8 @@ async fn hostile_requests_are_refused_or_rewritten() {
         .trim()
         .to_owned();
     alice.docker("run -d --name mine busybox sleep 600").await;
-    let ws = format!("berth-ws-{}", alice.learner);
-    let b = &bob.learner;
+    let ws = format!("berth-ws-{}", alice.sandbox);
+    let b = &bob.sandbox;
 
     let mut refused = 0;
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
@@ -354,7 +354,7 @@ async fn hostile_requests_are_refused_or_rewritten() {
             filters: Some(HashMap::from([(
                 "label".to_owned(),
                 vec![
-                    format!("berth.owner={}", alice.learner),
+                    format!("berth.owner={}", alice.sandbox),
                     "berth.role=learner".to_owned(),
                 ],
             )])),
@@ -394,7 +394,7 @@ async fn hostile_requests_are_refused_or_rewritten() {
         assert!(host.port_bindings.unwrap_or_default().is_empty());
         let bridge = engine
             .inspect_network(
-                &format!("berth-{}", alice.learner),
+                &format!("berth-{}", alice.sandbox),
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await

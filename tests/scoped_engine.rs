@@ -368,7 +368,8 @@ async fn volumes_and_networks() {
     .await;
     assert!(
         listed.is_some(),
-        "the --rm container's volume was left behind"
+        "the --rm container's volume was left behind: {}",
+        ok(&me, "volume ls").await
     );
     ok(&me, "volume rm auto").await;
     ok(&me, "volume prune -f").await;
@@ -625,10 +626,10 @@ async fn quotas_and_removal() {
     let learner = server.learner_of(&me.cookie);
     server.state().sandboxes.remove(&learner, "test").await;
     let engine = common::docker().await;
-    let owned = |kind: &str| format!("{kind} of {} left", me.learner);
+    let owned = |kind: &str| format!("{kind} of {} left", me.sandbox);
     let filter = std::collections::HashMap::from([(
         "label".to_owned(),
-        vec![format!("berth.owner={}", me.learner)],
+        vec![format!("berth.owner={}", me.sandbox)],
     )]);
     let containers = engine
         .list_containers(Some(bollard::query_parameters::ListContainersOptions {
@@ -661,7 +662,7 @@ async fn quotas_and_removal() {
         .list_images(None::<bollard::query_parameters::ListImagesOptions>)
         .await
         .unwrap();
-    let prefix = format!("berth-{}/", me.learner);
+    let prefix = format!("berth-{}/", me.sandbox);
     assert!(
         !images
             .iter()

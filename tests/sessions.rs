@@ -118,7 +118,8 @@ async fn learner_ids_are_random_kept_by_berth_and_not_derived_from_the_cookie() 
     let secret = alice.trim_start_matches("berth_session=");
     assert_ne!(a.as_str(), legacy_id(secret));
     assert!(!secret.contains(a.as_str()));
-    // The id is the one the engine knows the learner's workstation by.
+    // The engine knows the workstation by its sandbox's own random id, bound to the learner
+    // in the store: nothing there names the learner.
     let workstation = server.state().sandboxes.get(&a).unwrap();
     let inspected = common::docker()
         .await
@@ -129,7 +130,16 @@ async fn learner_ids_are_random_kept_by_berth_and_not_derived_from_the_cookie() 
         .await
         .unwrap();
     let labels: HashMap<String, String> = inspected.config.unwrap().labels.unwrap();
-    assert_eq!(labels["berth.owner"], a.as_str());
+    assert_eq!(labels["berth.owner"], workstation.id.as_str());
+    assert_ne!(workstation.id.as_str(), a.as_str());
+    assert_eq!(
+        server
+            .state()
+            .store
+            .sandbox_learner(workstation.id.as_str())
+            .as_deref(),
+        Some(a.as_str())
+    );
 
     // Kept across a restart; the database holds the cookie's hash, never the cookie.
     server.stop_keeping_data().await;

@@ -304,7 +304,12 @@ async fn watch_events(scope: Weak<Scope>) {
         };
         let filters = json!({
             "type": {"container": true},
-            "label": {strong.names.owner_label(): true},
+            // The learner's own containers: not the workstation, whose execs (every check's
+            // probe) would otherwise count as changes and set the checks off again.
+            "label": {
+                strong.names.owner_label(): true,
+                format!("{}={}", super::names::LABEL_ROLE, super::names::ROLE_LEARNER): true,
+            },
         });
         let path = super::wire::path_with_query("/events", &[("filters", &filters.to_string())]);
         let request = hyper::Request::builder()
@@ -326,9 +331,12 @@ async fn watch_events(scope: Weak<Scope>) {
                     break;
                 };
                 pending.extend(frame.into_data().unwrap_or_default());
-                // A burst of events (create, attach, start…) settles into one update.
+                // A burst of events (create, attach, start…) settles into one update, and a
+                // steady stream of them (execs, a restart loop) still gets one every half second.
+                let settle_by = tokio::time::Instant::now() + Duration::from_millis(500);
                 loop {
-                    let quiet = Duration::from_millis(150);
+                    let quiet = Duration::from_millis(150)
+                        .min(settle_by.saturating_duration_since(tokio::time::Instant::now()));
                     match tokio::time::timeout(quiet, body.frame()).await {
                         Ok(Some(Ok(frame))) => {
                             pending.extend(frame.into_data().unwrap_or_default());

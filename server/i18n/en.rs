@@ -122,6 +122,7 @@ pub static WORDS: Words = Words {
         not_ran: "You have not run {what} yet.",
         ran_failed: "You ran {what}, but it ended with an error: read what it said, and run it again.",
         after_first: "This one counts after the exercise “{title}”: do that one first.",
+        ran_earlier: "You ran {what} earlier; this sandbox's history does not show it, and it still counts.",
         no_sandbox: "Your sandbox is not running: open the lesson's terminal first.",
     },
 };

@@ -124,6 +124,7 @@ pub static WORDS: Words = Words {
         not_ran: "{what} 명령을 아직 실행하지 않았어요.",
         ran_failed: "{what} 명령을 실행했지만 오류로 끝났어요. 출력된 내용을 읽고 다시 실행해 보세요.",
         after_first: "이 연습 문제는 “{title}” 연습 문제를 마친 뒤에 확인돼요. 그것부터 해 보세요.",
+        ran_earlier: "{what} 명령은 전에 실행했어요. 지금 샌드박스의 기록에는 없지만 그대로 인정돼요.",
         no_sandbox: "샌드박스가 아직 없어요. 먼저 레슨의 터미널을 여세요.",
     },
 };

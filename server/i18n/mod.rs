@@ -157,6 +157,9 @@ pub struct CheckWords {
     pub ran_failed: &'static str,
     /// An exercise that counts only after another one (`after`).
     pub after_first: &'static str,
+    /// A command exercise passed earlier, checked again in a newer sandbox whose history is
+    /// empty: it stays passed.
+    pub ran_earlier: &'static str,
     /// The Check button, pressed before the learner has a sandbox.
     pub no_sandbox: &'static str,
 }
@@ -265,6 +268,7 @@ mod tests {
             w.not_ran,
             w.ran_failed,
             w.after_first,
+            w.ran_earlier,
             w.no_sandbox,
         ]
     }

@@ -17,8 +17,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{
-    Backend, SHELL_CHANNEL_CHUNKS, SandboxError, Shell, ShellEvent, ShellInput, TermSize,
-    Workstation,
+    Backend, SHELL_CHANNEL_CHUNKS, SandboxError, SandboxId, Shell, ShellEvent, ShellInput,
+    TermSize, Workstation,
 };
 use crate::config::{Config, Limits};
 use crate::engine::images::reference::PullPolicy;
@@ -27,7 +27,6 @@ use crate::engine::networks::addresses::AddressPool;
 use crate::engine::refusal::Refusal;
 use crate::engine::wire::{Endpoint, Upstream, path_with_query, read_limited};
 use crate::engine::{EngineSettings, Policy, Quotas, Scope};
-use crate::session::LearnerId;
 
 use super::firewall::HostFirewall;
 use crate::engine::budget::{self, Budgets};
@@ -185,10 +184,9 @@ impl DockerBackend {
     /// The learner's home: a tmpfs of its own, as a volume, so their containers can mount
     /// folders of it (`-v ~/site:/srv`). It carries no owner label: no learner list, prune or
     /// quota ever counts it.
-    async fn ensure_home(&self, learner: &LearnerId) -> Result<String, SandboxError> {
-        let name = names::home_volume(learner.as_str());
-        let mut labels =
-            names::Names::new(learner.as_str(), &self.instance).labels_with_role(ROLE_HOME);
+    async fn ensure_home(&self, id: &SandboxId) -> Result<String, SandboxError> {
+        let name = names::home_volume(id.as_str());
+        let mut labels = names::Names::new(id.as_str(), &self.instance).labels_with_role(ROLE_HOME);
         labels.remove(names::LABEL_OWNER);
         let disk = self.limits.disk_mb;
         let body = json!({
@@ -207,16 +205,10 @@ impl DockerBackend {
         Ok(name)
     }
 
-    fn container_body(
-        &self,
-        learner: &LearnerId,
-        scope: &Scope,
-        network: &str,
-        home: &str,
-    ) -> Value {
+    fn container_body(&self, id: &SandboxId, scope: &Scope, network: &str, home: &str) -> Value {
         let disk = self.limits.disk_mb;
         let labels =
-            names::Names::new(learner.as_str(), &self.instance).labels_with_role(ROLE_WORKSTATION);
+            names::Names::new(id.as_str(), &self.instance).labels_with_role(ROLE_WORKSTATION);
         let mut host = json!({
             "Privileged": false,
             // A non-root login shell needs no capability at all.
@@ -243,7 +235,7 @@ impl DockerBackend {
             // Port forwarders run as the learner; `-p 80:80` must still work.
             "Sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
         });
-        if let Some(parent) = self.engine.budget_parent(learner.as_str()) {
+        if let Some(parent) = self.engine.budget_parent(id.as_str()) {
             host["CgroupParent"] = parent.into();
         }
         json!({
@@ -258,17 +250,17 @@ impl DockerBackend {
         })
     }
 
-    /// Creates the workstation; one left by an earlier attempt of this learner is removed
+    /// Creates the workstation; one left by an earlier attempt under this id is removed
     /// first, so a retry always starts clean.
     async fn create_container(
         &self,
-        learner: &LearnerId,
+        id: &SandboxId,
         scope: &Scope,
         network: &str,
+        home: &str,
     ) -> Result<String, SandboxError> {
-        let home = self.ensure_home(learner).await?;
-        let body = self.container_body(learner, scope, network, &home);
-        let name = names::workstation(learner.as_str());
+        let body = self.container_body(id, scope, network, home);
+        let name = names::workstation(id.as_str());
         let path = path_with_query("/containers/create", &[("name", &name)]);
         for _ in 0..2 {
             let (status, answer) = self.upstream.call(Method::POST, &path, Some(&body)).await?;
@@ -381,14 +373,14 @@ impl Backend for DockerBackend {
         }
     }
 
-    async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
-        let scope = Scope::start(self.engine.clone(), learner.as_str()).map_err(|e| {
+    async fn create(&self, id: &SandboxId) -> Result<Box<dyn Workstation>, SandboxError> {
+        let scope = Scope::start(self.engine.clone(), id.as_str()).map_err(|e| {
             SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
         })?;
         let workstation = DockerWorkstation {
             upstream: self.upstream.clone(),
             id: String::new(),
-            home: names::home_volume(learner.as_str()),
+            home: names::home_volume(id.as_str()),
             scope: scope.clone(),
             budgets: self.budgets.clone(),
         };
@@ -399,25 +391,36 @@ impl Backend for DockerBackend {
                     nano_cpus: self.limits.nano_cpus,
                     pids: self.limits.pids,
                 };
-                budgets.prepare(learner.as_str(), limits).map_err(|e| {
+                budgets.prepare(id.as_str(), limits).map_err(|e| {
                     SandboxError::Engine(format!("cannot make the learner's budget: {e}"))
                 })?;
             }
-            let network = crate::engine::networks::create_default(&scope).await?;
-            let id = self.create_container(learner, &scope, &network).await?;
+            // The network and the home do not depend on each other: one round trip, not two.
+            let (network, home) = tokio::try_join!(
+                async { Ok(crate::engine::networks::create_default(&scope).await?) },
+                self.ensure_home(id),
+            )?;
+            let container = self.create_container(id, &scope, &network, &home).await?;
             self.upstream
-                .ok(Method::POST, &format!("/containers/{id}/start"), None)
+                .ok(
+                    Method::POST,
+                    &format!("/containers/{container}/start"),
+                    None,
+                )
                 .await?;
-            Ok::<_, SandboxError>(id)
+            Ok::<_, SandboxError>(container)
         }
         .await;
         match created {
-            Ok(id) => {
-                scope.set_workstation(&id);
-                Ok(Box::new(DockerWorkstation { id, ..workstation }))
+            Ok(container) => {
+                scope.set_workstation(&container);
+                Ok(Box::new(DockerWorkstation {
+                    id: container,
+                    ..workstation
+                }))
             }
             Err(error) => {
-                let name = names::workstation(learner.as_str());
+                let name = names::workstation(id.as_str());
                 let _ = force_remove(&self.upstream, &name).await;
                 let _ = workstation.remove().await;
                 Err(error)
@@ -687,6 +690,14 @@ done; echo $n"#;
         let command = format!("set -- '{mark}'; {script}");
         let (_, out) = self.run(&command, Duration::from_secs(10)).await?;
         Ok(out.trim().parse().unwrap_or(0))
+    }
+
+    async fn alive(&self) -> bool {
+        let path = format!("/containers/{}/json", self.id);
+        self.upstream
+            .ok(Method::GET, &path, None)
+            .await
+            .is_ok_and(|inspect| inspect["State"]["Running"] == true)
     }
 
     async fn remove(&self) -> Result<(), SandboxError> {

@@ -16,11 +16,10 @@ use portable_pty::{ChildKiller, CommandBuilder, PtySize, native_pty_system};
 use tokio::sync::mpsc;
 
 use super::{
-    Backend, SHELL_CHANNEL_CHUNKS, SandboxError, Shell, ShellEvent, ShellInput, TermSize,
-    Workstation,
+    Backend, SHELL_CHANNEL_CHUNKS, SandboxError, SandboxId, Shell, ShellEvent, ShellInput,
+    TermSize, Workstation,
 };
 use crate::engine::{EngineSettings, Scope};
-use crate::session::LearnerId;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -46,10 +45,10 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
-    async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError> {
+    async fn create(&self, id: &SandboxId) -> Result<Box<dyn Workstation>, SandboxError> {
         let scope = match &self.engine {
             Some(settings) => {
-                let scope = Scope::start(settings.clone(), learner.as_str()).map_err(|e| {
+                let scope = Scope::start(settings.clone(), id.as_str()).map_err(|e| {
                     SandboxError::Engine(format!("cannot make the learner's docker socket: {e}"))
                 })?;
                 crate::engine::networks::create_default(&scope).await?;
@@ -58,7 +57,7 @@ impl Backend for LocalBackend {
             None => None,
         };
         Ok(Box::new(LocalWorkstation {
-            id: format!("local-{learner}"),
+            id: format!("local-{id}"),
             killers: Mutex::new(Vec::new()),
             scope,
         }))

@@ -7,6 +7,7 @@
 pub mod docker;
 pub mod firewall;
 pub mod local;
+pub mod pool;
 mod reaper;
 
 use std::collections::HashMap;
@@ -28,6 +29,31 @@ pub const MAX_TABS: u32 = 8;
 /// A sandbox started ahead of a page's terminal that no terminal ever attaches to is removed
 /// after this long (a prefetch, a crawler with cookies, a closed tab).
 pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Sandboxes created at once when no warm one is ready (the engine is the limit).
+pub const COLD_CREATIONS_AT_ONCE: usize = 8;
+
+/// The id of one sandbox: 12 random hex digits that name everything it has in the engine
+/// (`berth-ws-<id>`, `berth-<id>-web`, …). Bound to a learner when they claim it; a learner
+/// who resets gets a sandbox with a new id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SandboxId(String);
+
+impl SandboxId {
+    pub fn random() -> SandboxId {
+        SandboxId(crate::session::random_hex(6))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SandboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Bytes a backend may hold between the shell and berth, per shell. Small on purpose: when the
 /// browser is slow, the shell itself has to wait.
@@ -104,7 +130,8 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Whether the backend can make workstations now (for `/readyz`).
     async fn ping(&self) -> Result<(), SandboxError>;
-    async fn create(&self, learner: &LearnerId) -> Result<Box<dyn Workstation>, SandboxError>;
+    /// Makes and starts a workstation; everything of it in the engine is named by `id`.
+    async fn create(&self, id: &SandboxId) -> Result<Box<dyn Workstation>, SandboxError>;
     /// Removes what an earlier run of this instance left behind; returns how many objects.
     async fn remove_leftovers(&self) -> Result<usize, SandboxError>;
     /// Starts pulling the images lessons name, in the background, so a class does not wait.
@@ -120,6 +147,10 @@ pub trait Workstation: Send + Sync + 'static {
     fn id(&self) -> &str;
     async fn attach_shell(&self, size: TermSize) -> Result<Shell, SandboxError>;
     async fn remove(&self) -> Result<(), SandboxError>;
+    /// Whether it still runs (asked before a warm one is handed out).
+    async fn alive(&self) -> bool {
+        true
+    }
     /// The learner's scoped Docker engine, when the backend gives them one.
     fn scope(&self) -> Option<Arc<crate::engine::Scope>> {
         None
@@ -142,6 +173,8 @@ pub const MAX_RUN_OUTPUT: usize = 64 * 1024;
 /// A learner's live workstation and its terminal tabs.
 pub struct Sandbox {
     pub learner: LearnerId,
+    /// What names it in the engine.
+    pub id: SandboxId,
     workstation: Box<dyn Workstation>,
     created: Instant,
     deadline: Instant,
@@ -203,6 +236,8 @@ impl Sandbox {
         }
         let mut tabs = self.tabs.lock().await;
         if let Some(tab) = tabs.get(&number).filter(|tab| !tab.has_exited()) {
+            // A shell started ahead (the warm pool) or by another window: fit it to this one.
+            tab.resize(size).await;
             return Ok(tab.clone());
         }
         let shell = self.workstation.attach_shell(size).await?;
@@ -247,7 +282,7 @@ impl Sandbox {
             tab.end(reason);
         }
         if let Err(error) = self.workstation.remove().await {
-            tracing::warn!(learner = %self.learner, %error, "could not remove workstation");
+            tracing::warn!(learner = %self.learner, sandbox = %self.id, %error, "could not remove workstation");
         }
     }
 }
@@ -273,9 +308,15 @@ pub struct Stats {
     pub refused_total: u64,
 }
 
-/// Owns every live sandbox.
+/// Owns every live sandbox, and the warm pool of sandboxes no one has claimed yet.
 pub struct Manager {
     backend: Arc<dyn Backend>,
+    pool: pool::Pool,
+    /// Creations when the pool is empty: in parallel, up to a bound.
+    cold: tokio::sync::Semaphore,
+    /// Where claims are recorded (sandbox id → learner).
+    store: Option<Arc<crate::store::Store>>,
+    stopping: AtomicBool,
     max_sandboxes: usize,
     idle_timeout: Duration,
     max_lifetime: Duration,
@@ -287,9 +328,17 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(backend: Arc<dyn Backend>, config: &Config) -> Arc<Manager> {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        config: &Config,
+        store: Option<Arc<crate::store::Store>>,
+    ) -> Arc<Manager> {
         Arc::new(Manager {
             backend,
+            pool: pool::Pool::new(config.warm),
+            cold: tokio::sync::Semaphore::new(COLD_CREATIONS_AT_ONCE),
+            store,
+            stopping: AtomicBool::new(false),
             max_sandboxes: config.max_sandboxes,
             idle_timeout: config.idle_timeout,
             max_lifetime: config.max_lifetime,
@@ -346,27 +395,34 @@ impl Manager {
         let created = slot
             .get_or_try_init(|| async {
                 let started = Instant::now();
+                self.pool.arrive();
                 self.creating.send_modify(|n| *n += 1);
-                let created = self.backend.create(learner).await;
+                let made = self.claim_or_create().await;
                 self.creating.send_modify(|n| *n -= 1);
-                let workstation = created?;
+                let (id, workstation, first_tab, warm) = made?;
                 self.created_total.fetch_add(1, Ordering::Relaxed);
+                if let Some(store) = &self.store {
+                    store.bind_sandbox(id.as_str(), learner.as_str());
+                }
                 tracing::info!(
                     %learner,
-                    workstation = workstation.id(),
+                    sandbox = %id,
+                    warm,
                     took_ms = started.elapsed().as_millis() as u64,
-                    "sandbox created"
+                    "sandbox ready"
                 );
                 let now = Instant::now();
+                let tabs = first_tab.map(|tab| (0, tab)).into_iter().collect();
                 Ok(Arc::new(Sandbox {
                     learner: learner.clone(),
+                    id,
                     workstation,
                     created: now,
                     deadline: now + self.max_lifetime,
                     last_activity: Mutex::new(now),
                     attached: AtomicUsize::new(0),
                     ever_attached: AtomicBool::new(false),
-                    tabs: tokio::sync::Mutex::new(HashMap::new()),
+                    tabs: tokio::sync::Mutex::new(tabs),
                     entered: Arc::default(),
                 }))
             })
@@ -394,6 +450,46 @@ impl Manager {
         }
     }
 
+    /// A warm slot when one is ready, else a workstation made now (a few at a time).
+    #[allow(clippy::type_complexity)]
+    async fn claim_or_create(
+        &self,
+    ) -> Result<(SandboxId, Box<dyn Workstation>, Option<Arc<Tab>>, bool), SandboxError> {
+        while let Some(warm) = self.pool.take() {
+            // Its shell may not have noticed yet that the container died.
+            if !warm.workstation.alive().await {
+                self.pool.discard(warm);
+                continue;
+            }
+            self.pool.claims.fetch_add(1, Ordering::Relaxed);
+            return Ok((warm.id, warm.workstation, Some(warm.tab), true));
+        }
+        self.pool.misses.fetch_add(1, Ordering::Relaxed);
+        let _permit = self.cold.acquire().await.map_err(|_| SandboxError::Ended)?;
+        let id = SandboxId::random();
+        let workstation = self.backend.create(&id).await?;
+        Ok((id, workstation, None, false))
+    }
+
+    /// Sandboxes that may still be made (claimed ones count, the pool's do not).
+    fn room(&self) -> usize {
+        self.max_sandboxes.saturating_sub(self.slots().len())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Starts keeping `--warm` slots ready (and more while learners arrive).
+    pub fn spawn_pool(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        pool::spawn_refills(Arc::downgrade(self))
+    }
+
+    /// The warm pool's figures, for `/metrics`.
+    pub fn pool_stats(&self) -> pool::PoolStats {
+        self.pool.stats(self.room())
+    }
+
     /// Starts the learner's sandbox in the background, so that the terminal a page is about to
     /// open finds it ready. Does nothing when berth is full or the sandbox exists.
     pub fn prewarm(self: &Arc<Self>, learner: &LearnerId) {
@@ -413,8 +509,11 @@ impl Manager {
     pub async fn remove(&self, learner: &LearnerId, reason: &str) {
         let slot = self.slots().remove(learner);
         if let Some(sandbox) = slot.and_then(|slot| slot.get().cloned()) {
-            tracing::info!(%learner, reason, "removing sandbox");
+            tracing::info!(%learner, sandbox = %sandbox.id, reason, "removing sandbox");
             sandbox.end(reason).await;
+            if let Some(store) = &self.store {
+                store.end_sandbox(sandbox.id.as_str());
+            }
         }
     }
 
@@ -431,14 +530,22 @@ impl Manager {
     /// Sandboxes still being created are waited for, and whatever this instance left on the
     /// engine is swept, so a stop never leaves anything behind.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         self.remove_all().await;
+        for warm in self.pool.drain() {
+            warm.tab.end("berth is shutting down");
+            let _ = warm.workstation.remove().await;
+        }
         let mut creating = self.creating.subscribe();
         let settled =
             tokio::time::timeout(Duration::from_secs(60), creating.wait_for(|n| *n == 0)).await;
-        if settled.is_err() {
+        if settled.is_err() || !self.pool.settled(Duration::from_secs(60)).await {
             tracing::warn!("sandboxes were still being created at shutdown");
         }
         self.remove_all().await;
+        for warm in self.pool.drain() {
+            let _ = warm.workstation.remove().await;
+        }
         match self.backend.remove_leftovers().await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "swept what was left at shutdown"),

@@ -4,10 +4,12 @@
 //!
 //! - [`sessions`]: who a cookie belongs to. Learner ids are random, assigned here.
 //! - `passed` (read and written by `checks::progress`): the exercises each learner passed.
+//! - [`sandboxes`]: which sandbox each learner was given (a warm slot's id is bound late).
 //!
 //! The schema grows by [`MIGRATIONS`], applied in order and counted in `PRAGMA user_version`.
 //! Progress kept by earlier versions in `progress.sqlite3` is copied in once.
 
+pub mod sandboxes;
 pub mod sessions;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,14 @@ const MIGRATIONS: &[&str] = &[
          key TEXT PRIMARY KEY,
          value TEXT NOT NULL
      );",
+    // 2: which sandbox (its random id names it in the engine) each learner was given, and when.
+    "CREATE TABLE sandboxes (
+         id TEXT PRIMARY KEY,
+         learner TEXT NOT NULL,
+         claimed_at INTEGER NOT NULL,
+         ended_at INTEGER
+     );
+     CREATE INDEX sandboxes_by_learner ON sandboxes (learner);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +93,7 @@ impl Store {
         };
         store.import_legacy_progress(&data_dir.join(LEGACY_PROGRESS_FILE));
         store.prune();
+        store.end_all_sandboxes();
         Ok(store)
     }
 

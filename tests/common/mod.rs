@@ -49,6 +49,8 @@ pub fn test_config(kind: SandboxKind) -> Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         sandbox: kind,
         data_dir: temp_dir("data"),
+        // Tests that want a warm pool ask for one: the others count their containers.
+        warm: 0,
         ..Config::default()
     }
 }
@@ -450,6 +452,8 @@ impl Cli {
 pub struct Sandboxed {
     pub cookie: String,
     pub learner: String,
+    /// The sandbox's id: what names its objects in the engine (`berth-<sandbox>-web`).
+    pub sandbox: String,
     pub workstation: String,
     pub socket: PathBuf,
 }
@@ -472,6 +476,7 @@ impl TestServer {
         Sandboxed {
             cookie,
             learner: learner.to_string(),
+            sandbox: sandbox.id.to_string(),
             workstation: sandbox.workstation_id().to_owned(),
             socket: scope.socket().to_owned(),
         }
@@ -518,7 +523,7 @@ impl Sandboxed {
 
     /// The engine's name for the learner's object `name`.
     pub fn engine_name(&self, name: &str) -> String {
-        format!("berth-{}-{name}", self.learner)
+        format!("berth-{}-{name}", self.sandbox)
     }
 
     /// Writes all of `request` (failing the test if berth stops reading it part-way), then
