@@ -147,6 +147,22 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits until the shell shows its prompt, ready for the next line.
+    async fn until_prompt(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.terminal_text().await;
+            if text.trim_end().ends_with('$') {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed a prompt:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     async fn until_terminal_shows(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.terminal_text().await.contains(text) {
@@ -537,7 +553,10 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
 
     // Shrinking the window changes the terminal's size, as stty sees it.
     alice.click("#terminal").await;
-    alice.type_text("stty size > /tmp/big\n").await;
+    alice
+        .type_text("stty size > /tmp/big; echo saved-$((6*7))\n")
+        .await;
+    alice.until_terminal_shows("saved-42").await;
     alice
         .command(
             reqwest::Method::POST,
@@ -559,9 +578,9 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     alice.click("#terminal").await;
     alice
-        .type_text("echo size-$(stty size | tr ' ' x)-was-$(tr ' ' x < /tmp/big)\n")
+        .type_text("echo size-$(stty size | tr ' ' x)-was-$(tr ' ' x < /tmp/big)-$((2+3))\n")
         .await;
-    alice.until_terminal_shows("-was-").await;
+    alice.until_terminal_shows("-5\n").await;
     let text = alice.terminal_text().await;
     let line = text
         .lines()
@@ -569,8 +588,12 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
         .find(|l| l.starts_with("size-"))
         .unwrap_or_default()
         .to_owned();
-    let parts: Vec<&str> = line.trim_start_matches("size-").split("-was-").collect();
-    assert_eq!(parts.len(), 2, "{line}");
+    let parts: Vec<&str> = line
+        .trim_start_matches("size-")
+        .trim_end_matches("-5")
+        .split("-was-")
+        .collect();
+    assert_eq!(parts.len(), 2, "{line:?} in {text}");
     assert_ne!(
         parts[0], parts[1],
         "the terminal follows the window: {line}"
@@ -945,7 +968,11 @@ async fn the_page_gets_a_learner_out_of_trouble() {
         said.as_str().unwrap_or_default().starts_with("Stopped "),
         "{said}"
     );
-    alice.type_text("\u{3}echo back-$((40+2))\n").await;
+    // Ctrl-C flushes what is typed with it (the terminal's own rule): wait for the prompt.
+    alice.type_text("\u{3}").await;
+    alice.until_terminal_shows("^C").await;
+    alice.until_prompt().await;
+    alice.type_text("echo back-$((40+2))\n").await;
     alice.until_terminal_shows("back-42").await;
     alice
         .until(

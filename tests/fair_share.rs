@@ -209,7 +209,10 @@ async fn a_fork_bomb_is_stopped_from_the_page() {
     term.send_control(r#"{"type":"end_processes"}"#).await;
     let ended = term.expect_control("ended").await;
     assert!(ended["processes"].as_u64().unwrap_or(0) > 10, "{ended}");
+    // Ctrl-C flushes what is typed with it (the terminal's own rule): wait for the prompt.
     term.send("\u{3}").await;
+    term.read_until("^C").await;
+    term.read_until("$ ").await;
     assert_eq!(term.run("echo recovered").await, "recovered");
     // The page's reset works too, whatever the sandbox's state.
     let reset = server

@@ -720,8 +720,9 @@ done; echo $n"#;
 }
 
 /// Ends, from the host, every process of the workstation's cgroup that carries `mark`,
-/// except the shell itself (whose parent is outside the container). Repeats until none are
-/// left, since a fork bomb keeps making more while it can.
+/// except the shell itself (whose parent is outside the container). A fork bomb makes more
+/// while it can, so each is stopped first (a stopped process forks no more), round after round
+/// until no new one appears; then all of them are killed at once.
 fn end_marked(procs: &std::path::Path, mark: &str) -> usize {
     let marked = |pid: &str| {
         std::fs::read(format!("/proc/{pid}/environ"))
@@ -736,29 +737,46 @@ fn end_marked(procs: &std::path::Path, mark: &str) -> usize {
             })
             .unwrap_or_default()
     };
-    let mut ended = 0;
-    for _ in 0..50 {
-        let Ok(list) = std::fs::read_to_string(procs) else {
-            break;
-        };
+    let signal = |name: &str, pids: &[String]| {
+        pids.is_empty()
+            || std::process::Command::new("kill")
+                .arg(format!("-{name}"))
+                .args(pids)
+                .output()
+                .is_ok()
+    };
+    let targets = || -> Option<Vec<String>> {
+        let list = std::fs::read_to_string(procs).ok()?;
         let inside: Vec<&str> = list.lines().collect();
-        let targets: Vec<&str> = inside
-            .iter()
-            .copied()
-            .filter(|pid| marked(pid) && inside.contains(&parent(pid).as_str()))
-            .collect();
-        if targets.is_empty() {
+        Some(
+            inside
+                .iter()
+                .filter(|pid| marked(pid) && inside.contains(&parent(pid).as_str()))
+                .map(|pid| pid.to_string())
+                .collect(),
+        )
+    };
+    let mut stopped = std::collections::HashSet::new();
+    for _ in 0..50 {
+        let Some(found) = targets() else { break };
+        let new: Vec<String> = found.into_iter().filter(|p| !stopped.contains(p)).collect();
+        if new.is_empty() || !signal("STOP", &new) {
             break;
         }
-        let killed = std::process::Command::new("kill")
-            .arg("-9")
-            .args(&targets)
-            .output();
-        if killed.is_err() {
-            break;
-        }
-        ended += targets.len();
+        stopped.extend(new);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let all: Vec<String> = stopped.into_iter().collect();
+    signal("KILL", &all);
+    let mut ended = all.len();
+    // Anything that slipped through (a fork that finished just then).
+    for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(20));
+        let Some(left) = targets() else { break };
+        if left.is_empty() || !signal("KILL", &left) {
+            break;
+        }
+        ended += left.len();
     }
     ended
 }

@@ -129,7 +129,11 @@ export class TerminalConnection {
     });
     const socket = new WebSocket(url);
     socket.binaryType = "arraybuffer";
-    socket.addEventListener("message", (event) => this.receive(event.data));
+    // A socket replaced on purpose (a reset, a reconnect) may still deliver its last words
+    // ("exit", "error"); they are about the old shell, not this one.
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    });
     socket.addEventListener("close", (event) => this.closed(socket, event));
     this.socket = socket;
   }

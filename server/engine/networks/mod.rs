@@ -138,15 +138,17 @@ async fn make(
 /// what the failed one made), made when not. Returns its id.
 pub async fn create_default(scope: &Scope) -> Result<String, Refusal> {
     let names = scope.names();
-    if let Ok(existing) = scope::network(scope, "bridge").await {
-        return Ok(existing.id);
-    }
     let labels = names.labels_with_role(ROLE_NETWORK);
     let interface = names::interface(names.learner());
+    // Sandbox ids are fresh, so the network is almost never there yet: make it first, and
+    // look for the one an earlier attempt made only when the engine says it exists.
     let made = make(scope, &names.bridge(), &interface, labels, Map::new()).await;
     match made {
         Ok(answer) => Ok(answer["Id"].as_str().unwrap_or_default().to_owned()),
-        Err(refusal) if refusal.message.contains("same bridge name") => {
+        Err(refusal)
+            if refusal.message.contains("same bridge name")
+                || refusal.message.contains("already exists") =>
+        {
             Ok(scope::network(scope, "bridge").await?.id)
         }
         Err(refusal) => Err(refusal),
