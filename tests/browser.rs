@@ -133,7 +133,10 @@ impl Browser {
             if !(value.is_null() || value == false || value == "") {
                 return value;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if Instant::now() >= deadline {
+                let page = self.script(PAGE_STATE).await;
+                panic!("timed out waiting for {what}; the page: {page}");
+            }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
@@ -720,6 +723,12 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
     bob.quit().await;
     server.stop().await;
 }
+
+/// What a failed wait reports of the page: the terminal's state and what the page says.
+const PAGE_STATE: &str = "return JSON.stringify({url: location.href, \
+    state: window.berth && window.berth.state, \
+    status: (document.getElementById('terminal-status') || {}).textContent, \
+    terminal: (document.querySelector('.xterm-rows') || {}).textContent});";
 
 /// The drawer of narrow screens is open, and done sliding in.
 const DRAWER_OPEN: &str = "document.body.dataset.drawer === 'open' && \

@@ -55,7 +55,23 @@ pub fn test_config(kind: SandboxKind) -> Config {
     }
 }
 
+/// berth's log goes to the test's own output, which the harness shows only when the test
+/// fails: warnings and errors, or what `BERTH_LOG` asks for.
+fn log_to_test_output() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Another test helper may have set one already; that one is kept.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 pub async fn start_with(config: Config) -> TestServer {
+    log_to_test_output();
     let data_dir = config.data_dir.clone();
     let running = berth::start(config).await.expect("berth starts");
     let addr = running.local_addr;
