@@ -52,13 +52,14 @@ fn report(name: &str, berth: &mut [Duration], baseline: &mut [Duration], what: &
 
 /// A workstation made straight with bollard. `hardened`: the same objects berth makes (its
 /// own internal network, a tmpfs home volume, the hardened container); otherwise a bare
-/// container. Returns the time to the shell's first byte, and what each step took.
+/// container. Returns the time to the shell's first byte, what each step took, and what to
+/// remove afterwards.
 async fn bollard_cold_prompt(
     docker: &Docker,
     image: &str,
     n: usize,
     hardened: bool,
-) -> (Duration, Vec<(&'static str, Duration)>) {
+) -> (Duration, Vec<(&'static str, Duration)>, Made) {
     let name = format!("berth-bench-{}-{n}", std::process::id());
     let mut steps = Vec::new();
     let started = Instant::now();
@@ -163,22 +164,32 @@ async fn bollard_cold_prompt(
     output.next().await.unwrap().unwrap();
     lap("exec to first byte", &mut steps);
     let took = started.elapsed();
+    (took, steps, Made { id, name })
+}
+
+/// What [`bollard_cold_prompt`] made, to remove when the timing is done.
+struct Made {
+    id: String,
+    name: String,
+}
+
+async fn remove_made(docker: &Docker, made: Made) {
     let remove = RemoveContainerOptions {
         force: true,
         v: true,
         ..Default::default()
     };
-    docker.remove_container(&id, Some(remove)).await.unwrap();
-    if hardened {
-        let _ = docker
-            .remove_volume(
-                &name,
-                None::<bollard::query_parameters::RemoveVolumeOptions>,
-            )
-            .await;
-        let _ = docker.remove_network(&name).await;
-    }
-    (took, steps)
+    docker
+        .remove_container(&made.id, Some(remove))
+        .await
+        .unwrap();
+    let _ = docker
+        .remove_volume(
+            &made.name,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await;
+    let _ = docker.remove_network(&made.name).await;
 }
 
 type Output = std::pin::Pin<
@@ -273,6 +284,14 @@ fn vm_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `part` is to run: all parts, unless `BERTH_BENCH_ONLY` names some (comma-separated:
+/// burst, warm, echo, flood). The cold figures always run: the others are read against them.
+fn wanted(part: &str) -> bool {
+    std::env::var("BERTH_BENCH_ONLY")
+        .map(|only| only.split(',').any(|p| p.trim() == part))
+        .unwrap_or(true)
+}
+
 #[tokio::main]
 async fn main() {
     let docker = common::docker().await;
@@ -294,9 +313,12 @@ async fn main() {
             .sandboxes
             .remove(&server.learner_of(&cookie), "bench")
             .await;
-        bare.push(bollard_cold_prompt(&docker, image, n, false).await.0);
-        let (took, laps) = bollard_cold_prompt(&docker, image, n, true).await;
+        let (took, _, made) = bollard_cold_prompt(&docker, image, n, false).await;
+        bare.push(took);
+        remove_made(&docker, made).await;
+        let (took, laps, made) = bollard_cold_prompt(&docker, image, n, true).await;
         same.push(took);
+        remove_made(&docker, made).await;
         for (what, d) in laps {
             steps.entry(what).or_default().push(d);
         }
@@ -323,6 +345,23 @@ async fn main() {
         );
     }
 
+    if wanted("burst") {
+        burst_empty_and_full(&docker, cold50).await;
+    }
+    if wanted("warm") {
+        warm_claims(cold50).await;
+    }
+    if wanted("echo") {
+        echo(&server, &docker).await;
+    }
+    if wanted("flood") {
+        flood(&server, &docker).await;
+    }
+    server.stop().await;
+}
+
+/// A class arriving at once: with an empty pool, then with a pool filled for it.
+async fn burst_empty_and_full(docker: &Docker, cold50: Duration) {
     // ---- Burst with an empty pool: 40 learners within a second, created a few at a time.
     let class = common::start_docker_with(|config| {
         config.max_sandboxes = CLASS;
@@ -342,6 +381,37 @@ async fn main() {
         ms(bound),
         e95.as_secs_f64() / bound.as_secs_f64(),
     );
+    // What the engine itself manages: the same objects made straight with bollard, as many at
+    // once as berth makes, the class arriving over the same second.
+    let image = berth::config::DEFAULT_IMAGE;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+    let spread = Duration::from_millis(1000 / CLASS as u64);
+    let straight_runs = (0..CLASS).map(|n| {
+        let gate = gate.clone();
+        async move {
+            tokio::time::sleep(spread * n as u32).await;
+            let arrived = Instant::now();
+            let _permit = gate.acquire().await.unwrap();
+            let (_, _, made) = bollard_cold_prompt(docker, image, 100 + n, true).await;
+            (arrived.elapsed(), made)
+        }
+    });
+    let mut straight = Vec::new();
+    // Removed once all are timed, as berth's are.
+    for (took, made) in futures_util::future::join_all(straight_runs).await {
+        straight.push(took);
+        remove_made(docker, made).await;
+    }
+    let (s50, s95) = summary(&mut straight);
+    println!(
+        "{:<34} p50 {:>8.2} ms p95 {:>8.2} ms | the engine alone, {parallel} at once: p50 {:>8.2} ms p95 {:>8.2} ms | ratio (p95) {:.2}x",
+        format!("burst of {CLASS}, empty pool"),
+        ms(e50),
+        ms(e95),
+        ms(s50),
+        ms(s95),
+        e95.as_secs_f64() / s95.as_secs_f64(),
+    );
 
     // ---- Burst with the pool pre-filled for the class.
     let class = common::start_docker_with(|config| {
@@ -359,8 +429,10 @@ async fn main() {
         ms(f50),
         ms(f95),
     );
+}
 
-    // ---- Warm claim: one learner at a time, a slot ready each time.
+/// One learner at a time, a slot ready each time.
+async fn warm_claims(cold50: Duration) {
     let warm = common::start_docker_with(|config| {
         config.max_sandboxes = 100;
         config.warm = 2;
@@ -387,8 +459,10 @@ async fn main() {
         w50.as_secs_f64() / cold50.as_secs_f64(),
     );
     warm.stop().await;
+}
 
-    // ---- Echo: one key, until it comes back.
+/// One key, until it comes back: through berth, and straight from an exec.
+async fn echo(server: &common::TestServer, docker: &Docker) {
     let cookie = server.new_learner().await;
     let mut term = server.shell(&cookie, "").await;
     let mut berth_echo = Vec::new();
@@ -407,7 +481,7 @@ async fn main() {
         .unwrap()
         .workstation_id()
         .to_owned();
-    let (mut output, mut input) = start_shell(&docker, &id).await;
+    let (mut output, mut input) = start_shell(docker, &id).await;
     // Let the login shell print its prompt first.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut drained = output.next().await;
@@ -437,9 +511,29 @@ async fn main() {
         "direct exec",
     );
     drop(input);
+    term.close().await;
+}
 
-    // ---- Throughput: a flood of output to a reading client.
-    let flood = format!("base64 -w 0 /dev/urandom | head -c {FLOOD_BYTES}; echo; echo FLOOD-DONE");
+/// A flood of output to a reading client: through berth, and straight from an exec.
+async fn flood(server: &common::TestServer, docker: &Docker) {
+    // Random text (the producer costs CPU), and `yes` (it costs almost none).
+    for source in ["base64 -w 0 /dev/urandom", "yes"] {
+        flood_of(server, docker, source).await;
+    }
+}
+
+async fn flood_of(server: &common::TestServer, docker: &Docker, source: &str) {
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "").await;
+    let id = server
+        .state()
+        .sandboxes
+        .get(&server.learner_of(&cookie))
+        .unwrap()
+        .workstation_id()
+        .to_owned();
+    // The end marker is computed, so the echo of the command line itself does not match it.
+    let flood = format!("{source} | head -c {FLOOD_BYTES}; echo; echo FLOOD-DONE-$((6*7))");
     let rss_before = vm_rss_kib();
     let mut rss_peak = rss_before;
     term.output.clear();
@@ -461,13 +555,13 @@ async fn main() {
             if received % (8 << 20) < bytes.len() {
                 rss_peak = rss_peak.max(vm_rss_kib());
             }
-            if String::from_utf8_lossy(&tail).contains("FLOOD-DONE\r\n") {
+            if String::from_utf8_lossy(&tail).contains("FLOOD-DONE-42\r\n") {
                 break;
             }
         }
     }
     let berth_rate = received as f64 / started.elapsed().as_secs_f64() / 1e6;
-    let (mut output, _input) = start_exec(&docker, &id, &["bash", "-c", &flood]).await;
+    let (mut output, _input) = start_exec(docker, &id, &["bash", "-c", &flood]).await;
     let started = Instant::now();
     let mut direct = 0usize;
     while let Some(Ok(chunk)) = output.next().await {
@@ -476,11 +570,14 @@ async fn main() {
     let direct_rate = direct as f64 / started.elapsed().as_secs_f64() / 1e6;
     println!(
         "{:<34} berth {berth_rate:>8.1} MB/s | direct exec {direct_rate:>8.1} MB/s | ratio {:.2}x | bench process RSS {} -> peak {} MiB (berth and its client)",
-        format!("output flood ({} MiB)", FLOOD_BYTES >> 20),
+        format!(
+            "flood: {} ({} MiB)",
+            source.split(' ').next().unwrap_or(source),
+            FLOOD_BYTES >> 20
+        ),
         berth_rate / direct_rate,
         rss_before / 1024,
         rss_peak / 1024,
     );
     term.close().await;
-    server.stop().await;
 }
