@@ -126,12 +126,14 @@ async fn do_lesson(
             !passed_message(&mut term, id),
             "{code}/{slug}/{id} turned green before its solution was typed"
         );
+        // What the solution printed, for the message when its card does not turn green.
+        let mut printed = String::new();
         for (m, line) in exercise.solution.iter().enumerate() {
             term.send(&format!("{line}\r")).await;
             // A marker whose output differs from its command line: the line has finished.
             let sum = 1000 * n + m;
             term.send(&format!("echo done-$(({sum}+1))\r")).await;
-            term.read_until(&format!("done-{}\r\n", sum + 1)).await;
+            printed += &term.read_until(&format!("done-{}\r\n", sum + 1)).await;
         }
         let finished = Instant::now();
         loop {
@@ -143,7 +145,8 @@ async fn do_lesson(
                 let after = check(server, cookie, code, slug, id).await;
                 panic!(
                     "{code}/{slug}/{id}: no green card {CARD_WAIT:?} after its solution; a check \
-                     now says {after}\nterminal:\n{}",
+                     now says {after}\nthe solution printed:\n{}\nthen:\n{}",
+                    common::plain(&printed),
                     common::plain(&String::from_utf8_lossy(&term.output))
                 );
             }

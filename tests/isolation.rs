@@ -294,6 +294,51 @@ async fn only_what_a_learner_owns_is_ever_removed() {
     server.stop().await;
 }
 
+/// Two learners build the same Dockerfile. The builder's cache is the whole engine's, but
+/// neither build stands on the other's steps: one cannot tell from the other's speed what they
+/// built, and Alice's sandbox ending (which removes her images and their steps) cannot pull a
+/// step from under Bob's build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_dockerfile_shares_no_step_between_learners() {
+    let (server, alice, bob) = two_learners().await;
+    let build = "mkdir -p ~/same && cd ~/same && \
+        printf 'FROM busybox\\nRUN echo same-$((6*7)) > /same\\n' > Dockerfile && \
+        docker build -t same:1 .";
+    let first = alice.sh(build).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    let second = bob.sh(build).await;
+    assert_eq!(second.code, 0, "{}", second.all());
+    let shown = second.all();
+    assert!(shown.contains("Step 2/2 : RUN echo same-"), "{shown}");
+    assert!(
+        !shown.contains("Using cache"),
+        "Bob's build used Alice's step:\n{shown}"
+    );
+    assert!(!shown.contains("berth"), "{shown}");
+    // Bob's own cache serves Bob.
+    let again = bob.sh("cd ~/same && docker build -t same:2 .").await;
+    assert!(again.all().contains("Using cache"), "{}", again.all());
+    // His history shows his step and busybox's, and none of berth's.
+    let history = bob.docker("history --no-trunc same:1").await;
+    assert!(history.contains("echo same-"), "{history}");
+    assert_eq!(history.lines().count(), 3, "{history}");
+    let labels = bob
+        .docker("image inspect -f '{{json .Config.Labels}}' same:1")
+        .await;
+    assert!(!labels.contains("berth"), "{labels}");
+    assert!(!history.contains("berth"), "{history}");
+    // Alice's sandbox ends; Bob's image is whole and builds on it still work.
+    let learner = server.learner_of(&alice.cookie);
+    server.state().sandboxes.remove(&learner, "test").await;
+    assert_eq!(
+        bob.docker("run --rm same:1 cat /same").await.trim(),
+        "same-42"
+    );
+    let rebuilt = bob.sh("cd ~/same && docker build -t same:3 .").await;
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.all());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ps_options_of_docker_top_are_a_fixed_set() {
     let server = common::start_docker().await;

@@ -27,6 +27,10 @@ pub const LABEL_IMAGE: &str = "berth.image";
 pub const LABEL_INTERNAL: &str = "berth.internal";
 /// Pairs a container with the volumes berth made for its anonymous mounts.
 pub const LABEL_ANONYMOUS: &str = "berth.anonymous";
+/// A build step berth puts on every base of a learner's Dockerfile, with the owner's id: the
+/// builder's cache is the whole engine's, and this keeps every later step the learner's own,
+/// so no one's build stands on (or is slowed, sped up or broken by) another learner's steps.
+pub const LABEL_CHAIN: &str = "berth.chain";
 
 /// Objects a learner made through their scoped engine (containers, volumes, networks, images).
 pub const ROLE_LEARNER: &str = "learner";

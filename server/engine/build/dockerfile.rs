@@ -10,6 +10,7 @@
 //! words. What berth writes is parsed again and must come out the same, or the build is
 //! refused: the engine never builds from a file berth read differently.
 
+use super::super::names::LABEL_CHAIN;
 use super::super::refusal::Refusal;
 
 /// The engine's longest line (`bufio.MaxScanTokenSize - 1`).
@@ -657,10 +658,15 @@ impl Dockerfile {
 
     /// The canonical Dockerfile, with each image replaced by `resolve(name)`. It is parsed
     /// again and must give the same instructions, else the build is refused.
-    pub fn canonical(&self, resolve: impl Fn(&str) -> Option<String>) -> Result<String, Refusal> {
+    pub fn canonical(
+        &self,
+        resolve: impl Fn(&str) -> Option<String>,
+        chain: Option<&str>,
+    ) -> Result<String, Refusal> {
         let mut out = String::new();
         let mut expected = Vec::new();
         for instruction in &self.instructions {
+            let from = matches!(instruction.kind, Kind::From { .. });
             let line = match &instruction.kind {
                 Kind::From { flags, base, stage } => {
                     let base = match base {
@@ -700,6 +706,14 @@ impl Dockerfile {
             expected.push(line.clone());
             out.push_str(&line);
             out.push('\n');
+            // The learner's own step on every base: no step after it is ever another
+            // learner's (the classic builder's cache is the whole engine's).
+            if let Some(chain) = chain.filter(|_| from) {
+                let label = format!("LABEL {LABEL_CHAIN}={chain}");
+                out.push_str(&label);
+                out.push('\n');
+                expected.push(label);
+            }
         }
         let again = join_lines(&out)?;
         let same = again.len() == expected.len()
@@ -730,7 +744,7 @@ mod tests {
         assert_eq!(images(text), ["busybox", "app:1", "nginx:1.27"]);
         let parsed = parse(text.as_bytes()).unwrap();
         let canonical = parsed
-            .canonical(|name| Some(format!("sha256:{name}")))
+            .canonical(|name| Some(format!("sha256:{name}")), None)
             .unwrap();
         assert_eq!(
             canonical,
@@ -794,7 +808,7 @@ mod tests {
         // The default escape directive is fine, and goes.
         let parsed = parse(b"# escape=\\\n# syntax=docker/dockerfile:1\nFROM busybox\n").unwrap();
         assert_eq!(
-            parsed.canonical(|_| Some("sha256:x".into())).unwrap(),
+            parsed.canonical(|_| Some("sha256:x".into()), None).unwrap(),
             "FROM sha256:x\n"
         );
     }
@@ -804,11 +818,11 @@ mod tests {
         // The joined line ends in a backslash and a vertical tab: written out, the engine
         // would still read it as one line, so it is kept as is.
         let parsed = parse(b"FROM busybox\nRUN echo a\\\x0b\n").unwrap();
-        assert!(parsed.canonical(|_| Some("sha256:x".into())).is_ok());
+        assert!(parsed.canonical(|_| Some("sha256:x".into()), None).is_ok());
         // A carriage return before the newline would be dropped and turn the line into a
         // continuation: refused rather than built differently.
         let parsed = parse(b"FROM busybox\nRUN echo a\\\r\r\nRUN b\n").unwrap();
-        assert!(parsed.canonical(|_| Some("sha256:x".into())).is_err());
+        assert!(parsed.canonical(|_| Some("sha256:x".into()), None).is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::containers::body::check_labels;
 use super::dispatch::Call;
 use super::gates;
 use super::images::reference::{split_tag, valid_repository, valid_tag};
-use super::names::{LABEL_INSTANCE, LABEL_OWNER, LABEL_ROLE, ROLE_LEARNER};
+use super::names::{LABEL_CHAIN, LABEL_INSTANCE, LABEL_OWNER, LABEL_ROLE, ROLE_LEARNER};
 use super::refusal::Refusal;
 use super::reply::{self, LineEdit, lines_response};
 use super::route::Query;
@@ -197,6 +197,8 @@ struct Progress {
     /// Steps berth added (its labels): hidden, and the numbers of the others shifted.
     hiding: bool,
     hidden_before: usize,
+    /// berth's steps on the learner's bases (one after each `FROM`).
+    chain_steps: usize,
 }
 
 /// `Step 3/5 : LABEL berth.owner=…` → (3, 5, rest).
@@ -260,7 +262,7 @@ fn edit_line_for(
         }
         progress.hiding = false;
         let at = at.saturating_sub(progress.hidden_before);
-        let of = of.saturating_sub(BERTH_LABELS);
+        let of = of.saturating_sub(BERTH_LABELS + progress.chain_steps);
         let mut instruction = instruction.to_owned();
         for (id, name) in shown {
             instruction = instruction.replace(id, name);
@@ -395,7 +397,14 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
         )));
     }
     let resolved = resolve_images(scope, &parsed.images()).await?;
-    let canonical = parsed.canonical(|name| resolved.get(name).map(|r| r.id.clone()))?;
+    let canonical = parsed.canonical(
+        |name| resolved.get(name).map(|r| r.id.clone()),
+        Some(scope.names().learner()),
+    )?;
+    let chain_steps = canonical
+        .lines()
+        .filter(|line| line.starts_with(&format!("LABEL {LABEL_CHAIN}=")))
+        .count();
     let output = Scratch::new(&scratch_dir).map_err(|e| Refusal {
         status: 500,
         message: format!("berth: could not keep the build context: {e}"),
@@ -439,7 +448,10 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
         .iter()
         .map(|(name, image)| (image.id.clone(), name.clone()))
         .collect();
-    let progress = Arc::new(Mutex::new(Progress::default()));
+    let progress = Arc::new(Mutex::new(Progress {
+        chain_steps,
+        ..Progress::default()
+    }));
     let mut unscope = reply::unscope_lines(scope.names());
     let edit_progress = progress.clone();
     let step_scope = scope.clone();
