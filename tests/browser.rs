@@ -69,6 +69,8 @@ impl Driver {
                     "--lang=en-US", format!("--user-data-dir={}", profile.display()),
                 ],
             },
+            // The page's console, for the message of a wait that timed out.
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let answer: Value = self
             .http
@@ -135,7 +137,18 @@ impl Browser {
             }
             if Instant::now() >= deadline {
                 let page = self.script(PAGE_STATE).await;
-                panic!("timed out waiting for {what}; the page: {page}");
+                // chromedriver's own endpoint; whatever it answers goes into the message.
+                let console = match self
+                    .http
+                    .post(format!("{}/se/log", self.session))
+                    .json(&json!({"type": "browser"}))
+                    .send()
+                    .await
+                {
+                    Ok(answer) => answer.text().await.unwrap_or_default(),
+                    Err(error) => error.to_string(),
+                };
+                panic!("timed out waiting for {what}; the page: {page}; its console: {console}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -728,7 +741,9 @@ async fn a_learner_works_through_a_lesson_in_a_real_browser() {
 const PAGE_STATE: &str = "return JSON.stringify({url: location.href, \
     state: window.berth && window.berth.state, \
     status: (document.getElementById('terminal-status') || {}).textContent, \
-    terminal: (document.querySelector('.xterm-rows') || {}).textContent});";
+    terminal: (document.querySelector('.xterm-rows') || {}).textContent, \
+    resources: performance.getEntriesByType('resource').map(e => \
+        e.name.replace(location.origin, '') + ' ' + e.responseStatus + ' ' + Math.round(e.duration) + 'ms')});";
 
 /// The drawer of narrow screens is open, and done sliding in.
 const DRAWER_OPEN: &str = "document.body.dataset.drawer === 'open' && \

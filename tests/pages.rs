@@ -209,8 +209,11 @@ async fn a_lesson_page_has_the_terminal_run_buttons_and_exercises_in_both_langua
         );
         has(r#"<section id="terminal-pane" class="terminal-pane""#);
         has(
-            r#"<div id="terminal-status" class="terminal-status" role="status" aria-live="polite">"#,
+            r#"<div id="terminal-status" class="terminal-status" role="status" aria-live="polite" data-incomplete=""#,
         );
+        // A page whose scripts could not all be fetched loads again by itself.
+        has(r#"<script type="module" src="/static/js/lesson."#);
+        has(r#"getElementById("berth-main").addEventListener("error""#);
         has(r#"<div id="terminal" class="terminal"></div>"#);
         // The local backend is a shell on this machine, and the page says so.
         has(r#"<p class="backend-note">"#);
@@ -253,7 +256,7 @@ docker run --rm busybox uname -r""#);
         ));
 
         has(&format!(
-            r#"<script type="module" src="{}"></script>"#,
+            r#"<script type="module" src="{}" id="berth-main"></script>"#,
             berth::assets::url("js/lesson.js")
         ));
         has(r#"<script type="importmap">"#);

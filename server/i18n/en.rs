@@ -37,6 +37,7 @@ pub static WORDS: Words = Words {
     backend_note: "This terminal is a shell on the server machine itself, not a container: \
                    what you run here runs on that computer.",
     connecting: "Connecting…",
+    incomplete: "Part of this page did not load. Reload the page to get your terminal.",
     connected: "Connected",
     reconnecting: "Connection lost, reconnecting…",
     ended: "Your sandbox has ended.",

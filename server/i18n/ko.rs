@@ -39,6 +39,7 @@ pub static WORDS: Words = Words {
     backend_note: "이 터미널은 컨테이너가 아니라 서버 컴퓨터에서 바로 열린 셸입니다. \
                    여기서 실행한 명령은 그 컴퓨터에서 그대로 실행됩니다.",
     connecting: "연결하는 중…",
+    incomplete: "페이지 일부를 불러오지 못했습니다. 터미널을 쓰려면 페이지를 새로 고치세요.",
     connected: "연결됨",
     reconnecting: "연결이 끊겼습니다. 다시 연결하는 중…",
     ended: "샌드박스가 끝났습니다.",

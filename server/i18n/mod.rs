@@ -51,6 +51,8 @@ pub struct Words {
     pub full_banner: &'static str,
     pub backend_note: &'static str,
     pub connecting: &'static str,
+    /// The page's scripts could not all be fetched, even after loading the page again.
+    pub incomplete: &'static str,
     pub connected: &'static str,
     pub reconnecting: &'static str,
     pub ended: &'static str,
