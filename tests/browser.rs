@@ -113,9 +113,31 @@ impl Browser {
         answer["value"].clone()
     }
 
+    /// Opens `url`. Chromium drops a navigation in flight when the machine's network
+    /// interfaces change (Docker adds one for every network it makes), as a learner would see
+    /// an error page and reload: so does this, a few times.
     async fn go(&self, url: &str) {
-        self.command(reqwest::Method::POST, "/url", json!({"url": url}))
-            .await;
+        for _ in 0..3 {
+            let answer: Value = self
+                .http
+                .post(format!("{}/url", self.session))
+                .json(&json!({"url": url}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let Some(error) = answer["value"]["error"].as_str() else {
+                return;
+            };
+            let message = answer["value"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("ERR_NETWORK_CHANGED"),
+                "webdriver /url: {error}: {message}"
+            );
+        }
+        panic!("{url} did not load: the network kept changing");
     }
 
     async fn script(&self, script: &str) -> Value {
