@@ -315,6 +315,15 @@ async fn the_same_dockerfile_shares_no_step_between_learners() {
         "Bob's build used Alice's step:\n{shown}"
     );
     assert!(!shown.contains("berth"), "{shown}");
+    // Step numbers are the learner's own, for one stage of several too.
+    let staged = bob
+        .sh("printf 'FROM busybox AS one\\nRUN echo one\\nFROM busybox\\nRUN echo two\\n' | docker build --target one -t staged -")
+        .await;
+    assert!(
+        staged.all().contains("Step 2/2 : RUN echo one"),
+        "{}",
+        staged.all()
+    );
     // Bob's own cache serves Bob.
     let again = bob.sh("cd ~/same && docker build -t same:2 .").await;
     assert!(again.all().contains("Using cache"), "{}", again.all());
