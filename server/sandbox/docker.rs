@@ -460,8 +460,11 @@ impl Backend for DockerBackend {
                 learners.insert(owner.to_owned());
             }
             if let Some(id) = container["Id"].as_str() {
-                force_remove(upstream, id).await?;
-                removed += 1;
+                // One that cannot go (its removal already under way) does not stop the rest.
+                match force_remove(upstream, id).await {
+                    Ok(()) => removed += 1,
+                    Err(error) => tracing::warn!(id, %error, "could not remove a container"),
+                }
             }
         }
         let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
@@ -470,15 +473,23 @@ impl Backend for DockerBackend {
                 learners.insert(owner.to_owned());
             }
             if let Some(id) = network["Id"].as_str() {
-                upstream.remove(&format!("/networks/{id}")).await?;
-                removed += 1;
+                match upstream.remove(&format!("/networks/{id}")).await {
+                    Ok(()) => removed += 1,
+                    Err(error) => {
+                        tracing::warn!(id, error = %error.message, "could not remove a network")
+                    }
+                }
             }
         }
         let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
         for volume in volumes["Volumes"].as_array().into_iter().flatten() {
             if let Some(name) = volume["Name"].as_str() {
-                upstream.remove(&format!("/volumes/{name}?force=1")).await?;
-                removed += 1;
+                match upstream.remove(&format!("/volumes/{name}?force=1")).await {
+                    Ok(()) => removed += 1,
+                    Err(error) => {
+                        tracing::warn!(name, error = %error.message, "could not remove a volume")
+                    }
+                }
             }
         }
         // Images: the tags of the learners found above, then what they built.

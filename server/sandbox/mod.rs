@@ -324,7 +324,27 @@ pub struct Manager {
     created_total: AtomicU64,
     /// Creations under way: shutdown waits for them, so none finishes after it and leaks.
     creating: tokio::sync::watch::Sender<usize>,
+    /// Removals under way (the reaper's, a reset's): shutdown waits for them too, or the
+    /// process could end halfway through one and leave its network and home behind.
+    removing: tokio::sync::watch::Sender<usize>,
     refused_total: AtomicU64,
+}
+
+/// Counts one piece of work under way for as long as it lives, even when its future is
+/// dropped halfway.
+struct Busy<'a>(&'a tokio::sync::watch::Sender<usize>);
+
+impl<'a> Busy<'a> {
+    fn new(counter: &'a tokio::sync::watch::Sender<usize>) -> Busy<'a> {
+        counter.send_modify(|n| *n += 1);
+        Busy(counter)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Manager {
@@ -345,6 +365,7 @@ impl Manager {
             slots: Mutex::new(HashMap::new()),
             created_total: AtomicU64::new(0),
             creating: tokio::sync::watch::channel(0).0,
+            removing: tokio::sync::watch::channel(0).0,
             refused_total: AtomicU64::new(0),
         })
     }
@@ -396,9 +417,9 @@ impl Manager {
             .get_or_try_init(|| async {
                 let started = Instant::now();
                 self.pool.arrive();
-                self.creating.send_modify(|n| *n += 1);
+                let busy = Busy::new(&self.creating);
                 let made = self.claim_or_create().await;
-                self.creating.send_modify(|n| *n -= 1);
+                drop(busy);
                 let (id, workstation, first_tab, warm) = made?;
                 self.created_total.fetch_add(1, Ordering::Relaxed);
                 if let Some(store) = &self.store {
@@ -509,6 +530,7 @@ impl Manager {
     pub async fn remove(&self, learner: &LearnerId, reason: &str) {
         let slot = self.slots().remove(learner);
         if let Some(sandbox) = slot.and_then(|slot| slot.get().cloned()) {
+            let _busy = Busy::new(&self.removing);
             tracing::info!(%learner, sandbox = %sandbox.id, reason, "removing sandbox");
             sandbox.end(reason).await;
             if let Some(store) = &self.store {
@@ -541,6 +563,12 @@ impl Manager {
             tokio::time::timeout(Duration::from_secs(60), creating.wait_for(|n| *n == 0)).await;
         if settled.is_err() || !self.pool.settled(Duration::from_secs(60)).await {
             tracing::warn!("sandboxes were still being created at shutdown");
+        }
+        let mut removing = self.removing.subscribe();
+        let removed =
+            tokio::time::timeout(Duration::from_secs(60), removing.wait_for(|n| *n == 0)).await;
+        if removed.is_err() {
+            tracing::warn!("sandboxes were still being removed at shutdown");
         }
         self.remove_all().await;
         for warm in self.pool.drain() {
