@@ -451,46 +451,66 @@ impl Backend for DockerBackend {
         let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
         let upstream = &self.upstream;
         let mut removed = 0;
-        let containers = upstream
-            .ok(Method::GET, &list("/containers/json"), None)
-            .await?;
         let mut learners = std::collections::HashSet::new();
-        for container in containers.as_array().into_iter().flatten() {
-            if let Some(owner) = container["Labels"][names::LABEL_OWNER].as_str() {
-                learners.insert(owner.to_owned());
-            }
-            if let Some(id) = container["Id"].as_str() {
-                // One that cannot go (its removal already under way) does not stop the rest.
-                match force_remove(upstream, id).await {
-                    Ok(()) => removed += 1,
-                    Err(error) => tracing::warn!(id, %error, "could not remove a container"),
+        // Round after round: what could not go yet (its removal under way, a container still on
+        // a network) goes in the next one, and a request still under way when the first round
+        // listed (a creation whose caller gave up) is found by a later one.
+        for round in 0..5 {
+            let mut found = 0;
+            let containers = upstream
+                .ok(Method::GET, &list("/containers/json"), None)
+                .await?;
+            for container in containers.as_array().into_iter().flatten() {
+                if let Some(owner) = container["Labels"][names::LABEL_OWNER].as_str() {
+                    learners.insert(owner.to_owned());
                 }
-            }
-        }
-        let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
-        for network in networks.as_array().into_iter().flatten() {
-            if let Some(owner) = network["Labels"][names::LABEL_OWNER].as_str() {
-                learners.insert(owner.to_owned());
-            }
-            if let Some(id) = network["Id"].as_str() {
-                match upstream.remove(&format!("/networks/{id}")).await {
-                    Ok(()) => removed += 1,
-                    Err(error) => {
-                        tracing::warn!(id, error = %error.message, "could not remove a network")
+                if let Some(id) = container["Id"].as_str() {
+                    found += 1;
+                    match force_remove(upstream, id).await {
+                        Ok(()) => removed += 1,
+                        Err(error) => {
+                            tracing::debug!(id, %error, "could not remove a container yet")
+                        }
                     }
                 }
             }
-        }
-        let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
-        for volume in volumes["Volumes"].as_array().into_iter().flatten() {
-            if let Some(name) = volume["Name"].as_str() {
-                match upstream.remove(&format!("/volumes/{name}?force=1")).await {
-                    Ok(()) => removed += 1,
-                    Err(error) => {
-                        tracing::warn!(name, error = %error.message, "could not remove a volume")
+            let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
+            for network in networks.as_array().into_iter().flatten() {
+                if let Some(owner) = network["Labels"][names::LABEL_OWNER].as_str() {
+                    learners.insert(owner.to_owned());
+                }
+                if let Some(id) = network["Id"].as_str() {
+                    found += 1;
+                    match upstream.remove(&format!("/networks/{id}")).await {
+                        Ok(()) => removed += 1,
+                        Err(error) => {
+                            tracing::debug!(id, error = %error.message, "could not remove a network yet")
+                        }
                     }
                 }
             }
+            let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
+            for volume in volumes["Volumes"].as_array().into_iter().flatten() {
+                if let Some(name) = volume["Name"].as_str() {
+                    found += 1;
+                    match upstream.remove(&format!("/volumes/{name}?force=1")).await {
+                        Ok(()) => removed += 1,
+                        Err(error) => {
+                            tracing::debug!(name, error = %error.message, "could not remove a volume yet")
+                        }
+                    }
+                }
+            }
+            if round > 0 && found == 0 {
+                break;
+            }
+            if round == 4 && found > 0 {
+                tracing::warn!(
+                    left = found,
+                    "some of this instance's objects could not be removed"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         // Images: the tags of the learners found above, then what they built.
         let images = upstream.ok(Method::GET, "/images/json", None).await?;
