@@ -398,6 +398,11 @@ impl Manager {
     /// The learner's sandbox, created on first use. Concurrent callers for one learner share
     /// one creation.
     pub async fn get_or_create(&self, learner: &LearnerId) -> Result<Arc<Sandbox>, SandboxError> {
+        // Once berth is stopping nothing new is made: shutdown has waited for the creations
+        // under way, and one begun after that would outlive its sweep.
+        if self.stopping() {
+            return Err(SandboxError::Ended);
+        }
         let slot = {
             let mut slots = self.slots();
             match slots.get(learner) {
