@@ -204,6 +204,8 @@ impl Running {
     /// Stops serving at once and cleans nothing up: what a crash leaves behind, for tests of
     /// what the next start finds.
     pub fn abandon(self) {
+        // As in a crash, nothing new is made from now on, and nothing is cleaned up.
+        self.state.sandboxes.halt();
         self.server.abort();
     }
 

@@ -298,7 +298,7 @@ async fn leftovers_of_this_instance_are_removed_at_start_up() {
     let label = format!("berth.instance={instance}");
     assert_eq!(containers_labelled(&label).await.len(), 1);
     // A crash: the server goes away without cleaning up.
-    std::mem::forget(first);
+    first.crash();
 
     let second = start_docker_with(|config| config.data_dir = data_dir.clone()).await;
     assert!(containers_labelled(&label).await.is_empty());

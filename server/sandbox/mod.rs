@@ -553,6 +553,11 @@ impl Manager {
         futures_util::future::join_all(removals).await;
     }
 
+    /// Makes nothing new from now on, and removes nothing: what a crash leaves.
+    pub fn halt(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Removes every sandbox, then what the backend set up on the host; called on shutdown.
     /// Sandboxes still being created are waited for, and whatever this instance left on the
     /// engine is swept, so a stop never leaves anything behind.
