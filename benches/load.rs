@@ -9,6 +9,9 @@
 //! `BERTH_LOAD_LEARNERS` (200), `BERTH_LOAD_SECONDS` (120) and `BERTH_LOAD_ARRIVAL` (20)
 //! change the run.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -129,100 +132,17 @@ async fn arrive(client: &reqwest::Client, base: &str) -> Result<(Socket, Duratio
 }
 
 /// A shell straight from the engine in each of berth's workstations (the pool's slots too).
-async fn direct_shells(
-    docker: &bollard::Docker,
-) -> Vec<(
-    std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    std::pin::Pin<
-        Box<
-            dyn futures_util::Stream<
-                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-                > + Send,
-        >,
-    >,
-)> {
-    use bollard::exec::{StartExecOptions, StartExecResults};
+async fn direct_shells(docker: &bollard::Docker) -> Vec<(common::ExecOutput, common::ExecInput)> {
     let filters = std::collections::HashMap::from([("name", vec!["berth-ws-"])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
         .filters(&filters)
         .build();
-    let workstations = docker.list_containers(Some(options)).await.unwrap();
     let mut shells = Vec::new();
-    for workstation in workstations {
+    for workstation in docker.list_containers(Some(options)).await.unwrap() {
         let id = workstation.id.unwrap_or_default();
-        let exec = docker
-            .create_exec(
-                &id,
-                bollard::models::ExecConfig {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    user: Some("learner".into()),
-                    cmd: Some(vec!["bash".into(), "-l".into()]),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let options = StartExecOptions {
-            detach: false,
-            tty: true,
-            output_capacity: None,
-        };
-        if let StartExecResults::Attached { output, input } =
-            docker.start_exec(&exec.id, Some(options)).await.unwrap()
-        {
-            shells.push((input, output));
-        }
+        shells.push(common::start_exec(docker, &id, &["bash", "-l"]).await);
     }
     shells
-}
-
-/// The same typing as [`type_keys`], into a shell straight from the engine.
-async fn type_keys_direct(
-    mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    mut output: std::pin::Pin<
-        Box<
-            dyn futures_util::Stream<
-                    Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-                > + Send,
-        >,
-    >,
-    mut ticker: tokio::time::Interval,
-    until: Instant,
-    errors: Arc<AtomicU64>,
-) -> Vec<Duration> {
-    use tokio::io::AsyncWriteExt;
-    // The login shell's first prompt.
-    let _ = tokio::time::timeout(Duration::from_secs(10), output.next()).await;
-    let mut echoes = Vec::new();
-    let mut letter = true;
-    while Instant::now() < until {
-        ticker.tick().await;
-        let key: &[u8] = if letter { b"x" } else { b"\x7f" };
-        letter = !letter;
-        let sent = Instant::now();
-        if input.write_all(key).await.is_err() || input.flush().await.is_err() {
-            errors.fetch_add(1, Ordering::Relaxed);
-            return echoes;
-        }
-        loop {
-            match tokio::time::timeout(ECHO_LIMIT, output.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    if chunk.into_bytes().contains(&echo_of(key)) {
-                        echoes.push(sent.elapsed());
-                        break;
-                    }
-                }
-                _ => {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    return echoes;
-                }
-            }
-        }
-    }
-    echoes
 }
 
 /// The byte that shows a key was echoed: the letter itself, or the backspace a DEL moves back
@@ -238,14 +158,57 @@ fn pace(n: usize, of: usize) -> tokio::time::Interval {
     tokio::time::interval_at(tokio::time::Instant::now() + offset, KEY_EVERY)
 }
 
-/// Types a key every 200 ms until `until`, alternating a letter and a backspace so the line
-/// stays short; each key's echo time goes into `echoes`.
+/// A shell to type into: a learner's terminal socket, or a shell straight from the engine.
+enum Shell {
+    Berth(Box<Socket>),
+    Straight(common::ExecOutput, common::ExecInput),
+}
+
+impl Shell {
+    /// Sends `key`; false once the shell is gone.
+    async fn send(&mut self, key: &[u8]) -> bool {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            Shell::Berth(socket) => socket
+                .send(Message::Binary(key.to_vec().into()))
+                .await
+                .is_ok(),
+            Shell::Straight(_, input) => {
+                input.write_all(key).await.is_ok() && input.flush().await.is_ok()
+            }
+        }
+    }
+
+    /// The next piece of the shell's output; `None` once it is gone.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Shell::Berth(socket) => loop {
+                match socket.next().await {
+                    Some(Ok(Message::Binary(bytes))) => return Some(bytes.to_vec()),
+                    Some(Ok(_)) => {}
+                    _ => return None,
+                }
+            },
+            Shell::Straight(output, _) => match output.next().await {
+                Some(Ok(chunk)) => Some(chunk.into_bytes().to_vec()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Types a key at each tick until `until`, alternating a letter and a backspace so the line
+/// stays short. The echo time of each key.
 async fn type_keys(
-    mut socket: Socket,
+    mut shell: Shell,
     mut ticker: tokio::time::Interval,
     until: Instant,
     errors: Arc<AtomicU64>,
 ) -> Vec<Duration> {
+    if let Shell::Straight(..) = shell {
+        // The login shell's first prompt.
+        let _ = tokio::time::timeout(Duration::from_secs(10), shell.next()).await;
+    }
     let mut echoes = Vec::new();
     let mut letter = true;
     while Instant::now() < until {
@@ -253,23 +216,17 @@ async fn type_keys(
         let key: &[u8] = if letter { b"x" } else { b"\x7f" };
         letter = !letter;
         let sent = Instant::now();
-        if socket
-            .send(Message::Binary(key.to_vec().into()))
-            .await
-            .is_err()
-        {
+        if !shell.send(key).await {
             errors.fetch_add(1, Ordering::Relaxed);
             return echoes;
         }
         loop {
-            match tokio::time::timeout(ECHO_LIMIT, socket.next()).await {
-                Ok(Some(Ok(Message::Binary(bytes)))) => {
-                    if bytes.contains(&echo_of(key)) {
-                        echoes.push(sent.elapsed());
-                        break;
-                    }
+            match tokio::time::timeout(ECHO_LIMIT, shell.next()).await {
+                Ok(Some(bytes)) if bytes.contains(&echo_of(key)) => {
+                    echoes.push(sent.elapsed());
+                    break;
                 }
-                Ok(Some(Ok(_))) => continue,
+                Ok(Some(_)) => {}
                 _ => {
                     errors.fetch_add(1, Ordering::Relaxed);
                     return echoes;
@@ -277,7 +234,9 @@ async fn type_keys(
             }
         }
     }
-    let _ = socket.close(None).await;
+    if let Shell::Berth(mut socket) = shell {
+        let _ = socket.close().await;
+    }
     echoes
 }
 
@@ -382,10 +341,14 @@ async fn main() {
 
     let until = Instant::now() + Duration::from_secs(seconds);
     let count = sockets.len();
-    let typing = sockets
-        .into_iter()
-        .enumerate()
-        .map(|(n, socket)| tokio::spawn(type_keys(socket, pace(n, count), until, errors.clone())));
+    let typing = sockets.into_iter().enumerate().map(|(n, socket)| {
+        tokio::spawn(type_keys(
+            Shell::Berth(Box::new(socket)),
+            pace(n, count),
+            until,
+            errors.clone(),
+        ))
+    });
     let mut echoes = Vec::new();
     let mut peak = 0;
     let watch = tokio::spawn(async move {
@@ -420,12 +383,10 @@ async fn main() {
     let until = Instant::now() + Duration::from_secs(seconds);
     // Their first prompts come before the first key.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let typing = shells.into_iter().enumerate().map(|(n, (input, output))| {
-        let ticker = pace(n, count);
-        tokio::spawn(type_keys_direct(
-            input,
-            output,
-            ticker,
+    let typing = shells.into_iter().enumerate().map(|(n, shell)| {
+        tokio::spawn(type_keys(
+            Shell::Straight(shell.0, shell.1),
+            pace(n, count),
             until,
             direct_errors.clone(),
         ))

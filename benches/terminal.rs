@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ExecConfig, HostConfig, Ipam, IpamConfig, Mount, MountTypeEnum,
-    NetworkCreateRequest, VolumeCreateOptions,
+    ContainerCreateBody, HostConfig, Ipam, IpamConfig, Mount, MountTypeEnum, NetworkCreateRequest,
+    VolumeCreateOptions,
 };
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use futures_util::StreamExt;
@@ -192,44 +191,8 @@ async fn remove_made(docker: &Docker, made: Made) {
     let _ = docker.remove_network(&made.name).await;
 }
 
-type Output = std::pin::Pin<
-    Box<
-        dyn futures_util::Stream<
-                Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-            > + Send,
-    >,
->;
-type Input = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
-
-async fn start_shell(docker: &Docker, id: &str) -> (Output, Input) {
-    start_exec(docker, id, &["bash", "-l"]).await
-}
-
-async fn start_exec(docker: &Docker, id: &str, cmd: &[&str]) -> (Output, Input) {
-    let exec = docker
-        .create_exec(
-            id,
-            ExecConfig {
-                attach_stdin: Some(true),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                tty: Some(true),
-                user: Some("learner".into()),
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let options = StartExecOptions {
-        detach: false,
-        tty: true,
-        output_capacity: None,
-    };
-    match docker.start_exec(&exec.id, Some(options)).await.unwrap() {
-        StartExecResults::Attached { output, input } => (output, input),
-        StartExecResults::Detached => unreachable!(),
-    }
+async fn start_shell(docker: &Docker, id: &str) -> (common::ExecOutput, common::ExecInput) {
+    common::start_exec(docker, id, &["bash", "-l"]).await
 }
 
 /// Opens a new learner's terminal; the time until the first byte of output.
@@ -463,8 +426,8 @@ async fn warm_claims(cold50: Duration) {
 
 /// One key, until it comes back: through berth, and straight from an exec.
 async fn echo(server: &common::TestServer, docker: &Docker) {
-    let cookie = server.new_learner().await;
-    let mut term = server.shell(&cookie, "").await;
+    let learner = server.sandboxed().await;
+    let mut term = server.shell(&learner.cookie, "").await;
     let mut berth_echo = Vec::new();
     for _ in 0..ECHO_RUNS {
         term.output.clear();
@@ -474,14 +437,7 @@ async fn echo(server: &common::TestServer, docker: &Docker) {
         berth_echo.push(started.elapsed());
     }
     term.send("\x15").await; // Ctrl-U: clear the line of x's
-    let id = server
-        .state()
-        .sandboxes
-        .get(&server.learner_of(&cookie))
-        .unwrap()
-        .workstation_id()
-        .to_owned();
-    let (mut output, mut input) = start_shell(docker, &id).await;
+    let (mut output, mut input) = start_shell(docker, &learner.workstation).await;
     // Let the login shell print its prompt first.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut drained = output.next().await;
@@ -523,15 +479,9 @@ async fn flood(server: &common::TestServer, docker: &Docker) {
 }
 
 async fn flood_of(server: &common::TestServer, docker: &Docker, source: &str) {
-    let cookie = server.new_learner().await;
-    let mut term = server.shell(&cookie, "").await;
-    let id = server
-        .state()
-        .sandboxes
-        .get(&server.learner_of(&cookie))
-        .unwrap()
-        .workstation_id()
-        .to_owned();
+    let learner = server.sandboxed().await;
+    let mut term = server.shell(&learner.cookie, "").await;
+    let id = learner.workstation;
     // The end marker is computed, so the echo of the command line itself does not match it.
     let flood = format!("{source} | head -c {FLOOD_BYTES}; echo; echo FLOOD-DONE-$((6*7))");
     let rss_before = vm_rss_kib();
@@ -561,7 +511,7 @@ async fn flood_of(server: &common::TestServer, docker: &Docker, source: &str) {
         }
     }
     let berth_rate = received as f64 / started.elapsed().as_secs_f64() / 1e6;
-    let (mut output, _input) = start_exec(docker, &id, &["bash", "-c", &flood]).await;
+    let (mut output, _input) = common::start_exec(docker, &id, &["bash", "-c", &flood]).await;
     let started = Instant::now();
     let mut direct = 0usize;
     while let Some(Ok(chunk)) = output.next().await {

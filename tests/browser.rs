@@ -99,14 +99,19 @@ struct Browser {
 }
 
 impl Browser {
-    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    /// chromedriver's whole answer to a command, errors included.
+    async fn answer(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let request = self.http.request(method, format!("{}{path}", self.session));
         let request = if body.is_null() {
             request
         } else {
             request.json(&body)
         };
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let answer = self.answer(method, path, body).await;
         if let Some(error) = answer["value"]["error"].as_str() {
             panic!("webdriver {path}: {error}: {}", answer["value"]["message"]);
         }
@@ -118,16 +123,9 @@ impl Browser {
     /// an error page and reload: so does this, a few times.
     async fn go(&self, url: &str) {
         for _ in 0..3 {
-            let answer: Value = self
-                .http
-                .post(format!("{}/url", self.session))
-                .json(&json!({"url": url}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = self
+                .answer(reqwest::Method::POST, "/url", json!({"url": url}))
+                .await;
             let Some(error) = answer["value"]["error"].as_str() else {
                 return;
             };
@@ -160,16 +158,9 @@ impl Browser {
             if Instant::now() >= deadline {
                 let page = self.script(PAGE_STATE).await;
                 // chromedriver's own endpoint; whatever it answers goes into the message.
-                let console = match self
-                    .http
-                    .post(format!("{}/se/log", self.session))
-                    .json(&json!({"type": "browser"}))
-                    .send()
-                    .await
-                {
-                    Ok(answer) => answer.text().await.unwrap_or_default(),
-                    Err(error) => error.to_string(),
-                };
+                let console = self
+                    .answer(reqwest::Method::POST, "/se/log", json!({"type": "browser"}))
+                    .await;
                 panic!("timed out waiting for {what}; the page: {page}; its console: {console}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;

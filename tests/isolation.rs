@@ -336,6 +336,16 @@ async fn the_same_dockerfile_shares_no_step_between_learners() {
         .await;
     assert!(!labels.contains("berth"), "{labels}");
     assert!(!history.contains("berth"), "{history}");
+    // Alice writes Bob's mark into her own Dockerfile: berth's step comes before it, so her
+    // steps still stand on her own base, never on Bob's.
+    let forged = alice
+        .sh(&format!(
+            "cd ~/same && printf 'FROM busybox\\nLABEL berth.chain={}\\nRUN echo same-$((6*7)) > /same\\n' | docker build -t forged -",
+            bob.sandbox
+        ))
+        .await;
+    assert_eq!(forged.code, 0, "{}", forged.all());
+    assert!(!forged.all().contains("Using cache"), "{}", forged.all());
     // Alice's sandbox ends; Bob's image is whole and builds on it still work.
     let learner = server.learner_of(&alice.cookie);
     server.state().sandboxes.remove(&learner, "test").await;

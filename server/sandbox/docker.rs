@@ -283,6 +283,19 @@ impl DockerBackend {
     }
 }
 
+/// Removes the engine objects at `paths`, in order; one that cannot go yet (its removal under
+/// way, a container still on a network) is left for a later look. How many went.
+async fn remove_each(upstream: &Upstream, paths: Vec<String>) -> usize {
+    let mut removed = 0;
+    for path in paths {
+        match upstream.remove(&path).await {
+            Ok(()) => removed += 1,
+            Err(error) => tracing::debug!(path, error = %error.message, "could not remove yet"),
+        }
+    }
+    removed
+}
+
 /// Removes a container and its unnamed volumes; one that is gone already is fine.
 async fn force_remove(upstream: &Upstream, container: &str) -> Result<(), SandboxError> {
     Ok(upstream
@@ -456,58 +469,54 @@ impl Backend for DockerBackend {
         // a network) goes in the next one, and a request still under way when the first round
         // listed (a creation whose caller gave up) is found by a later one.
         for round in 0..5 {
-            let mut found = 0;
             let containers = upstream
                 .ok(Method::GET, &list("/containers/json"), None)
                 .await?;
-            for container in containers.as_array().into_iter().flatten() {
-                if let Some(owner) = container["Labels"][names::LABEL_OWNER].as_str() {
-                    learners.insert(owner.to_owned());
-                }
-                if let Some(id) = container["Id"].as_str() {
-                    found += 1;
-                    match force_remove(upstream, id).await {
-                        Ok(()) => removed += 1,
-                        Err(error) => {
-                            tracing::debug!(id, %error, "could not remove a container yet")
-                        }
-                    }
-                }
-            }
             let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
-            for network in networks.as_array().into_iter().flatten() {
-                if let Some(owner) = network["Labels"][names::LABEL_OWNER].as_str() {
+            let mut paths = Vec::new();
+            for (object, path) in containers
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c,
+                        format!(
+                            "/containers/{}?force=1&v=1",
+                            c["Id"].as_str().unwrap_or_default()
+                        ),
+                    )
+                })
+                .chain(networks.as_array().into_iter().flatten().map(|n| {
+                    (
+                        n,
+                        format!("/networks/{}", n["Id"].as_str().unwrap_or_default()),
+                    )
+                }))
+            {
+                if let Some(owner) = object["Labels"][names::LABEL_OWNER].as_str() {
                     learners.insert(owner.to_owned());
                 }
-                if let Some(id) = network["Id"].as_str() {
-                    found += 1;
-                    match upstream.remove(&format!("/networks/{id}")).await {
-                        Ok(()) => removed += 1,
-                        Err(error) => {
-                            tracing::debug!(id, error = %error.message, "could not remove a network yet")
-                        }
-                    }
-                }
+                paths.push(path);
             }
+            // Volumes after the containers that mount them.
             let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
-            for volume in volumes["Volumes"].as_array().into_iter().flatten() {
-                if let Some(name) = volume["Name"].as_str() {
-                    found += 1;
-                    match upstream.remove(&format!("/volumes/{name}?force=1")).await {
-                        Ok(()) => removed += 1,
-                        Err(error) => {
-                            tracing::debug!(name, error = %error.message, "could not remove a volume yet")
-                        }
-                    }
-                }
-            }
+            let volumes = volumes["Volumes"].as_array().cloned().unwrap_or_default();
+            let found = paths.len() + volumes.len();
+            removed += remove_each(upstream, paths).await;
+            let volume_paths = volumes
+                .iter()
+                .filter_map(|v| v["Name"].as_str())
+                .map(|name| format!("/volumes/{name}?force=1"))
+                .collect();
+            removed += remove_each(upstream, volume_paths).await;
             if round > 0 && found == 0 {
                 break;
             }
-            if round == 4 && found > 0 {
+            if round == 4 {
                 tracing::warn!(
                     left = found,
-                    "some of this instance's objects could not be removed"
+                    "some of this instance's objects were still there at the last look"
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -562,7 +562,7 @@ impl Manager {
     /// Sandboxes still being created are waited for, and whatever this instance left on the
     /// engine is swept, so a stop never leaves anything behind.
     pub async fn shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.halt();
         self.remove_all().await;
         for warm in self.pool.drain() {
             warm.tab.end("berth is shutting down");

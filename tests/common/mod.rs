@@ -587,3 +587,48 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// What a shell started straight at the engine prints.
+pub type ExecOutput = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+            > + Send,
+    >,
+>;
+/// What goes to that shell's input.
+pub type ExecInput = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
+/// `cmd` run as the learner in container `id`, with a terminal, straight at the engine (no
+/// berth in the path): the baseline the benchmarks compare berth with.
+pub async fn start_exec(
+    docker: &bollard::Docker,
+    id: &str,
+    cmd: &[&str],
+) -> (ExecOutput, ExecInput) {
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    let exec = docker
+        .create_exec(
+            id,
+            bollard::models::ExecConfig {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(true),
+                user: Some("learner".into()),
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let options = StartExecOptions {
+        detach: false,
+        tty: true,
+        output_capacity: None,
+    };
+    match docker.start_exec(&exec.id, Some(options)).await.unwrap() {
+        StartExecResults::Attached { output, input } => (output, input),
+        StartExecResults::Detached => unreachable!("an attached exec"),
+    }
+}

@@ -656,6 +656,24 @@ impl Dockerfile {
         })
     }
 
+    /// How many bases the engine builds: every stage's, or those up to stage `target` (the
+    /// classic builder runs every stage before its target).
+    pub fn bases_built(&self, target: Option<&str>) -> usize {
+        let target = target.filter(|t| !t.is_empty());
+        let mut bases = 0;
+        for instruction in &self.instructions {
+            if let Kind::From { stage, .. } = &instruction.kind {
+                bases += 1;
+                if let (Some(target), Some(stage)) = (target, stage)
+                    && stage.eq_ignore_ascii_case(target)
+                {
+                    break;
+                }
+            }
+        }
+        bases
+    }
+
     /// The canonical Dockerfile, with each image replaced by `resolve(name)`. It is parsed
     /// again and must give the same instructions, else the build is refused.
     pub fn canonical(

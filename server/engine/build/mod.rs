@@ -21,7 +21,7 @@ use super::containers::body::check_labels;
 use super::dispatch::Call;
 use super::gates;
 use super::images::reference::{split_tag, valid_repository, valid_tag};
-use super::names::{LABEL_CHAIN, LABEL_INSTANCE, LABEL_OWNER, LABEL_ROLE, ROLE_LEARNER};
+use super::names::{LABEL_INSTANCE, LABEL_OWNER, LABEL_ROLE, ROLE_LEARNER};
 use super::refusal::Refusal;
 use super::reply::{self, LineEdit, lines_response};
 use super::route::Query;
@@ -199,29 +199,6 @@ struct Progress {
     hidden_before: usize,
     /// berth's steps on the learner's bases (one after each `FROM`).
     chain_steps: usize,
-}
-
-/// berth's steps on the bases the engine will build: every stage, or those up to `target`
-/// (the builder counts only the stages it runs).
-fn chain_steps(canonical: &str, target: Option<&str>) -> usize {
-    let target = target
-        .filter(|t| !t.is_empty())
-        .map(|t| format!(" as {}", t.to_ascii_lowercase()));
-    let mut steps = 0;
-    let mut past_target = false;
-    for line in canonical.lines() {
-        if line.starts_with("FROM ") {
-            if past_target {
-                break;
-            }
-            past_target = target
-                .as_ref()
-                .is_some_and(|t| line.to_ascii_lowercase().ends_with(t.as_str()));
-        } else if line.starts_with(&format!("LABEL {LABEL_CHAIN}=")) {
-            steps += 1;
-        }
-    }
-    steps
 }
 
 /// `Step 3/5 : LABEL berth.owner=…` → (3, 5, rest).
@@ -424,7 +401,7 @@ pub async fn build(call: &Call<'_>, request: Request<Guarded>) -> Result<Respons
         |name| resolved.get(name).map(|r| r.id.clone()),
         Some(scope.names().learner()),
     )?;
-    let chain_steps = chain_steps(&canonical, query.get("target"));
+    let chain_steps = parsed.bases_built(query.get("target"));
     let output = Scratch::new(&scratch_dir).map_err(|e| Refusal {
         status: 500,
         message: format!("berth: could not keep the build context: {e}"),

@@ -166,10 +166,11 @@ fn hide_berth_steps(history: &mut Value) {
     let Value::Array(rows) = history else { return };
     let mut kept = Vec::with_capacity(rows.len());
     let mut run_top: Option<Value> = None;
+    let chain_step = format!("LABEL {}=", super::names::LABEL_CHAIN);
     for mut row in rows.drain(..) {
         let created_by = row["CreatedBy"].as_str().unwrap_or_default();
         // The step on each base is not the top of anything the learner named: it goes alone.
-        if created_by.contains(&format!("LABEL {}=", super::names::LABEL_CHAIN)) {
+        if created_by.contains(&chain_step) {
             continue;
         }
         let berth = created_by.contains("LABEL berth.");
