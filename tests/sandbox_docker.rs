@@ -6,8 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use berth::config::SandboxKind;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
-use common::{docker, start_docker, start_docker_with};
+use common::{docker, start_docker, start_docker_with, start_with, test_config};
 
 async fn containers_labelled(label: &str) -> Vec<bollard::models::ContainerSummary> {
     docker()
@@ -318,6 +319,62 @@ async fn stopping_berth_removes_every_sandbox_it_started() {
     assert_eq!(containers_labelled(&label).await.len(), 2);
     server.stop().await;
     assert!(containers_labelled(&label).await.is_empty());
+}
+
+/// Everything on the engine that carries `label`, a line per object.
+fn engine_objects_labelled(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    let mut found = Vec::new();
+    for (kind, list, name) in [
+        ("container", ["ps", "-a"], "{{.Names}}"),
+        ("network", ["network", "ls"], "{{.Name}}"),
+        ("volume", ["volume", "ls"], "{{.Name}}"),
+    ] {
+        let output = std::process::Command::new("docker")
+            .args(list)
+            .args(["--filter", &filter, "--format", name])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "docker {list:?} failed");
+        let names = String::from_utf8_lossy(&output.stdout).into_owned();
+        found.extend(names.lines().map(|name| format!("{kind} {name}")));
+    }
+    found
+}
+
+/// A page that starts a sandbox as it loads and learners who give up waiting for theirs, then
+/// berth stopped at once: the engine carries out what it was asked even when the asker has
+/// gone, so berth must see each creation through before it sweeps, or a network made a moment
+/// after the sweep stays behind. The local backend's shells get scoped engines with networks
+/// of their own too.
+#[tokio::test]
+async fn stopping_while_sandboxes_start_leaves_nothing_behind() {
+    for kind in [SandboxKind::Docker, SandboxKind::Local] {
+        let server = start_with(test_config(kind)).await;
+        let instance = std::fs::read_to_string(server.data_dir.join("instance-id")).unwrap();
+        let label = format!("berth.instance={}", instance.trim());
+        let returning = server.new_learner().await;
+        server.page("/en/01-first-container", &returning).await;
+        if kind == SandboxKind::Docker {
+            for wait in [10, 60, 200] {
+                let cookie = server.new_learner().await;
+                let learner = server.learner_of(&cookie);
+                let sandboxes = server.state().sandboxes.clone();
+                let given_up = tokio::time::timeout(
+                    Duration::from_millis(wait),
+                    sandboxes.get_or_create(&learner),
+                )
+                .await;
+                assert!(given_up.is_err(), "a sandbox within {wait} ms");
+            }
+        }
+        server.stop().await;
+        assert_eq!(
+            engine_objects_labelled(&label),
+            Vec::<String>::new(),
+            "{kind:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -60,6 +60,11 @@ impl From<Refusal> for SandboxError {
     }
 }
 
+/// The engine's filter for everything of this berth instance.
+fn instance_filter(instance: &str) -> String {
+    json!({"label": {format!("{LABEL_INSTANCE}={instance}"): true}}).to_string()
+}
+
 /// What every learner's scoped engine shares, from the configuration.
 pub fn engine_settings(
     config: &Config,
@@ -175,10 +180,6 @@ impl DockerBackend {
 
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
-    }
-
-    fn instance_filter(&self) -> String {
-        json!({"label": {format!("{LABEL_INSTANCE}={}", self.instance): true}}).to_string()
     }
 
     /// The learner's home: a tmpfs of its own, as a volume, so their containers can mount
@@ -409,10 +410,13 @@ impl Backend for DockerBackend {
                 })?;
             }
             // The network and the home do not depend on each other: one round trip, not two.
-            let (network, home) = tokio::try_join!(
-                async { Ok(crate::engine::networks::create_default(&scope).await?) },
+            // Both run to the end even when one fails, so that the removal below comes after
+            // whatever the other made (a request dropped halfway is still carried out).
+            let (network, home) = tokio::join!(
+                crate::engine::networks::create_default(&scope),
                 self.ensure_home(id),
-            )?;
+            );
+            let (network, home) = (network?, home?);
             let container = self.create_container(id, &scope, &network, &home).await?;
             self.upstream
                 .ok(
@@ -460,100 +464,107 @@ impl Backend for DockerBackend {
     }
 
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
-        let filters = self.instance_filter();
-        let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
-        let upstream = &self.upstream;
-        let mut removed = 0;
-        let mut learners = std::collections::HashSet::new();
-        // Round after round: what could not go yet (its removal under way, a container still on
-        // a network) goes in the next one, and a request still under way when the first round
-        // listed (a creation whose caller gave up) is found by a later one.
-        for round in 0..5 {
-            let containers = upstream
-                .ok(Method::GET, &list("/containers/json"), None)
-                .await?;
-            let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
-            let mut paths = Vec::new();
-            for (object, path) in containers
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c,
-                        format!(
-                            "/containers/{}?force=1&v=1",
-                            c["Id"].as_str().unwrap_or_default()
-                        ),
-                    )
-                })
-                .chain(networks.as_array().into_iter().flatten().map(|n| {
-                    (
-                        n,
-                        format!("/networks/{}", n["Id"].as_str().unwrap_or_default()),
-                    )
-                }))
-            {
-                if let Some(owner) = object["Labels"][names::LABEL_OWNER].as_str() {
-                    learners.insert(owner.to_owned());
-                }
-                paths.push(path);
-            }
-            // Volumes after the containers that mount them.
-            let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
-            let volumes = volumes["Volumes"].as_array().cloned().unwrap_or_default();
-            let found = paths.len() + volumes.len();
-            removed += remove_each(upstream, paths).await;
-            let volume_paths = volumes
-                .iter()
-                .filter_map(|v| v["Name"].as_str())
-                .map(|name| format!("/volumes/{name}?force=1"))
-                .collect();
-            removed += remove_each(upstream, volume_paths).await;
-            if round > 0 && found == 0 {
-                break;
-            }
-            if round == 4 {
-                tracing::warn!(
-                    left = found,
-                    "some of this instance's objects were still there at the last look"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        // Images: the tags of the learners found above, then what they built.
-        let images = upstream.ok(Method::GET, "/images/json", None).await?;
-        for image in images.as_array().into_iter().flatten() {
-            for tag in image["RepoTags"].as_array().into_iter().flatten() {
-                let Some(tag) = tag.as_str() else { continue };
-                let owner = tag
-                    .strip_prefix("berth-")
-                    .and_then(|rest| rest.split_once('/'))
-                    .map(|(owner, _)| owner);
-                if owner.is_some_and(|o| learners.contains(o)) {
-                    let _ = upstream.remove(&format!("/images/{tag}")).await;
-                    removed += 1;
-                }
-            }
-        }
-        let labelled = std::collections::BTreeMap::from([(
-            "label".to_owned(),
-            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
-        )]);
-        crate::engine::images::remove_labelled(upstream, &labelled).await?;
-        if let Some(budgets) = &self.budgets {
-            budgets.sweep();
-        }
-        for dir in [&self.engine.sockets, &self.engine.scratch] {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    let _ = std::fs::remove_dir_all(entry.path())
-                        .or_else(|_| std::fs::remove_file(entry.path()));
-                }
-            }
-        }
-        Ok(removed)
+        sweep(&self.engine).await
     }
+}
+
+/// Removes everything of this berth instance from the engine (by its label), the learners'
+/// images, budgets, sockets and build folders: at start, what a crashed run left; at stop,
+/// whatever the removals missed.
+pub(super) async fn sweep(engine: &EngineSettings) -> Result<usize, SandboxError> {
+    let filters = instance_filter(&engine.instance);
+    let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
+    let upstream = &engine.upstream;
+    let mut removed = 0;
+    let mut learners = std::collections::HashSet::new();
+    // Round after round: what could not go yet (its removal under way, a container still on
+    // a network) goes in the next one, and a request still under way when the first round
+    // listed (a creation whose caller gave up) is found by a later one.
+    for round in 0..5 {
+        let containers = upstream
+            .ok(Method::GET, &list("/containers/json"), None)
+            .await?;
+        let networks = upstream.ok(Method::GET, &list("/networks"), None).await?;
+        let mut paths = Vec::new();
+        for (object, path) in containers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c,
+                    format!(
+                        "/containers/{}?force=1&v=1",
+                        c["Id"].as_str().unwrap_or_default()
+                    ),
+                )
+            })
+            .chain(networks.as_array().into_iter().flatten().map(|n| {
+                (
+                    n,
+                    format!("/networks/{}", n["Id"].as_str().unwrap_or_default()),
+                )
+            }))
+        {
+            if let Some(owner) = object["Labels"][names::LABEL_OWNER].as_str() {
+                learners.insert(owner.to_owned());
+            }
+            paths.push(path);
+        }
+        // Volumes after the containers that mount them.
+        let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
+        let volumes = volumes["Volumes"].as_array().cloned().unwrap_or_default();
+        let found = paths.len() + volumes.len();
+        removed += remove_each(upstream, paths).await;
+        let volume_paths = volumes
+            .iter()
+            .filter_map(|v| v["Name"].as_str())
+            .map(|name| format!("/volumes/{name}?force=1"))
+            .collect();
+        removed += remove_each(upstream, volume_paths).await;
+        if round > 0 && found == 0 {
+            break;
+        }
+        if round == 4 {
+            tracing::warn!(
+                left = found,
+                "some of this instance's objects were still there at the last look"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Images: the tags of the learners found above, then what they built.
+    let images = upstream.ok(Method::GET, "/images/json", None).await?;
+    for image in images.as_array().into_iter().flatten() {
+        for tag in image["RepoTags"].as_array().into_iter().flatten() {
+            let Some(tag) = tag.as_str() else { continue };
+            let owner = tag
+                .strip_prefix("berth-")
+                .and_then(|rest| rest.split_once('/'))
+                .map(|(owner, _)| owner);
+            if owner.is_some_and(|o| learners.contains(o)) {
+                let _ = upstream.remove(&format!("/images/{tag}")).await;
+                removed += 1;
+            }
+        }
+    }
+    let labelled = std::collections::BTreeMap::from([(
+        "label".to_owned(),
+        vec![format!("{LABEL_INSTANCE}={}", engine.instance)],
+    )]);
+    crate::engine::images::remove_labelled(upstream, &labelled).await?;
+    if let Some(budgets) = &engine.budgets {
+        budgets.sweep();
+    }
+    for dir in [&engine.sockets, &engine.scratch] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path())
+                    .or_else(|_| std::fs::remove_file(entry.path()));
+            }
+        }
+    }
+    Ok(removed)
 }
 
 pub struct DockerWorkstation {

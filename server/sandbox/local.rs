@@ -63,8 +63,12 @@ impl Backend for LocalBackend {
         }))
     }
 
+    /// The learners' scoped engines make networks and containers as the Docker backend's do.
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
-        Ok(0)
+        match &self.engine {
+            Some(engine) => super::docker::sweep(engine).await,
+            None => Ok(0),
+        }
     }
 }
 

@@ -299,6 +299,10 @@ impl Drop for AttachGuard {
 
 type Slot = Arc<OnceCell<Arc<Sandbox>>>;
 
+/// A workstation for a learner: its sandbox id, the workstation, its first shell when it came
+/// from the warm pool, and whether it did.
+type Claimed = (SandboxId, Box<dyn Workstation>, Option<Arc<Tab>>, bool);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     pub alive: usize,
@@ -332,16 +336,16 @@ pub struct Manager {
 
 /// Counts one piece of work under way for as long as it lives, even when its future is
 /// dropped halfway.
-struct Busy<'a>(&'a tokio::sync::watch::Sender<usize>);
+struct Busy(tokio::sync::watch::Sender<usize>);
 
-impl<'a> Busy<'a> {
-    fn new(counter: &'a tokio::sync::watch::Sender<usize>) -> Busy<'a> {
+impl Busy {
+    fn new(counter: &tokio::sync::watch::Sender<usize>) -> Busy {
         counter.send_modify(|n| *n += 1);
-        Busy(counter)
+        Busy(counter.clone())
     }
 }
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n -= 1);
     }
@@ -397,9 +401,14 @@ impl Manager {
 
     /// The learner's sandbox, created on first use. Concurrent callers for one learner share
     /// one creation.
-    pub async fn get_or_create(&self, learner: &LearnerId) -> Result<Arc<Sandbox>, SandboxError> {
-        // Once berth is stopping nothing new is made: shutdown has waited for the creations
-        // under way, and one begun after that would outlive its sweep.
+    pub async fn get_or_create(
+        self: &Arc<Self>,
+        learner: &LearnerId,
+    ) -> Result<Arc<Sandbox>, SandboxError> {
+        // Counted before looking at `stopping`: either shutdown sees this creation and waits
+        // for it, or this creation sees that berth is stopping and makes nothing (one begun
+        // after shutdown's wait would outlive its sweep).
+        let busy = Busy::new(&self.creating);
         if self.stopping() {
             return Err(SandboxError::Ended);
         }
@@ -418,14 +427,32 @@ impl Manager {
                 }
             }
         };
+        if let Some(sandbox) = slot.get() {
+            return Ok(sandbox.clone());
+        }
+        // The rest runs in a task of its own. The caller may go away halfway (a page closed, a
+        // request given up), but the engine carries out what it was asked all the same:
+        // dropping the requests would leave a network made a moment later behind. The task
+        // sees the creation through to a sandbox in its slot or removed, and is counted in
+        // `creating` until then, so shutdown waits for it.
+        let manager = self.clone();
+        let learner = learner.clone();
+        tokio::spawn(async move {
+            let _busy = busy;
+            manager.fill(&learner, &slot).await
+        })
+        .await
+        .unwrap_or(Err(SandboxError::Ended))
+    }
+
+    /// Creates the sandbox of `slot` (or waits for the creation under way) and hands it out
+    /// if the slot is still the learner's; removes it if not.
+    async fn fill(&self, learner: &LearnerId, slot: &Slot) -> Result<Arc<Sandbox>, SandboxError> {
         let created = slot
             .get_or_try_init(|| async {
                 let started = Instant::now();
                 self.pool.arrive();
-                let busy = Busy::new(&self.creating);
-                let made = self.claim_or_create().await;
-                drop(busy);
-                let (id, workstation, first_tab, warm) = made?;
+                let (id, workstation, first_tab, warm) = self.claim_or_create().await?;
                 self.created_total.fetch_add(1, Ordering::Relaxed);
                 if let Some(store) = &self.store {
                     store.bind_sandbox(id.as_str(), learner.as_str());
@@ -458,7 +485,7 @@ impl Manager {
                 let still_wanted = self
                     .slots()
                     .get(learner)
-                    .is_some_and(|s| Arc::ptr_eq(s, &slot));
+                    .is_some_and(|s| Arc::ptr_eq(s, slot));
                 if !still_wanted {
                     // Removed (shutdown, reaper) while it was being created: do not leak it.
                     sandbox.end("the sandbox was removed while starting").await;
@@ -468,7 +495,7 @@ impl Manager {
             }
             Err(error) => {
                 let mut slots = self.slots();
-                if slots.get(learner).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                if slots.get(learner).is_some_and(|s| Arc::ptr_eq(s, slot)) {
                     slots.remove(learner);
                 }
                 Err(error)
@@ -477,10 +504,7 @@ impl Manager {
     }
 
     /// A warm slot when one is ready, else a workstation made now (a few at a time).
-    #[allow(clippy::type_complexity)]
-    async fn claim_or_create(
-        &self,
-    ) -> Result<(SandboxId, Box<dyn Workstation>, Option<Arc<Tab>>, bool), SandboxError> {
+    async fn claim_or_create(&self) -> Result<Claimed, SandboxError> {
         while let Some(warm) = self.pool.take() {
             // Its shell may not have noticed yet that the container died.
             if !warm.workstation.alive().await {
@@ -535,12 +559,20 @@ impl Manager {
     pub async fn remove(&self, learner: &LearnerId, reason: &str) {
         let slot = self.slots().remove(learner);
         if let Some(sandbox) = slot.and_then(|slot| slot.get().cloned()) {
-            let _busy = Busy::new(&self.removing);
             tracing::info!(%learner, sandbox = %sandbox.id, reason, "removing sandbox");
-            sandbox.end(reason).await;
-            if let Some(store) = &self.store {
-                store.end_sandbox(sandbox.id.as_str());
-            }
+            // In a task of its own, as creation is: a caller that goes away halfway (a reset
+            // whose page was closed) does not leave the sandbox half removed.
+            let busy = Busy::new(&self.removing);
+            let store = self.store.clone();
+            let reason = reason.to_owned();
+            let removal = tokio::spawn(async move {
+                let _busy = busy;
+                sandbox.end(&reason).await;
+                if let Some(store) = &store {
+                    store.end_sandbox(sandbox.id.as_str());
+                }
+            });
+            let _ = removal.await;
         }
     }
 
