@@ -377,6 +377,112 @@ async fn stopping_while_sandboxes_start_leaves_nothing_behind() {
     }
 }
 
+fn docker_cli(args: &[String]) {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What a sandbox that no longer exists left on the engine (a container that a request still
+/// under way made after its removal, say) is removed once it has been seen gone long enough;
+/// what a live learner has is kept.
+#[tokio::test]
+async fn what_a_gone_sandbox_left_is_removed_and_a_live_ones_is_kept() {
+    let server = start_docker().await;
+    let instance = std::fs::read_to_string(server.data_dir.join("instance-id")).unwrap();
+    let instance = instance.trim();
+    let cookie = server.new_learner().await;
+    let mut term = server.shell(&cookie, "").await;
+    term.run("docker run -d --name keep busybox sleep 600")
+        .await;
+
+    // What the gone sandbox left: a container, a network, a volume, and its home.
+    let gone = "0123456789ab";
+    let labelled = |command: &str, rest: &str| -> Vec<String> {
+        let labels = format!("--label berth.instance={instance} --label berth.owner={gone}");
+        format!("{command} {labels} {rest}")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    docker_cli(&labelled("network create", &format!("berth-{gone}-net")));
+    docker_cli(&labelled("volume create", &format!("berth-{gone}-data")));
+    docker_cli(&labelled(
+        "run -d",
+        &format!("--name berth-{gone}-left busybox sleep 600"),
+    ));
+    let home = format!("berth-home-{gone}");
+    docker_cli(&[
+        "volume".to_owned(),
+        "create".to_owned(),
+        "--label".to_owned(),
+        format!("berth.instance={instance}"),
+        home.clone(),
+    ]);
+
+    let owner = format!("berth.owner={gone}");
+    let sandboxes = server.state().sandboxes.clone();
+    assert_eq!(
+        sandboxes.remove_orphans(Duration::from_secs(3600)).await,
+        0,
+        "nothing goes the first time it is seen"
+    );
+    assert_eq!(engine_objects_labelled(&owner).len(), 3);
+    assert!(sandboxes.remove_orphans(Duration::ZERO).await >= 4);
+    assert_eq!(engine_objects_labelled(&owner), Vec::<String>::new());
+    let home_left = std::process::Command::new("docker")
+        .args(["volume", "inspect", &home])
+        .output()
+        .unwrap();
+    assert!(
+        !home_left.status.success(),
+        "the gone sandbox's home is removed"
+    );
+    assert_eq!(
+        term.run("docker ps --format '{{.Names}}'").await,
+        "keep",
+        "the live learner's container runs on"
+    );
+    server.stop().await;
+}
+
+/// A learner who fires creates and resets their sandbox while they are under way: the engine
+/// makes what it was asked after the removal, and berth removes that too, without waiting the
+/// age it gives sandboxes it did not remove itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_created_as_the_sandbox_is_removed_do_not_stay() {
+    let server = start_docker().await;
+    let instance = std::fs::read_to_string(server.data_dir.join("instance-id")).unwrap();
+    let label = format!("berth.instance={}", instance.trim());
+    for wait in [150, 300, 450] {
+        let cookie = server.new_learner().await;
+        let mut term = server.shell(&cookie, "").await;
+        term.run("true").await;
+        term.send("for i in 1 2 3 4; do docker run -d busybox sleep 600 & done\n")
+            .await;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let learner = server.learner_of(&cookie);
+        server.state().sandboxes.remove(&learner, "reset").await;
+    }
+    // What the engine was still making lands within a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let left = engine_objects_labelled(&label);
+    println!("after the resets: {left:?}");
+    server
+        .state()
+        .sandboxes
+        .remove_orphans(Duration::from_secs(3600))
+        .await;
+    assert_eq!(engine_objects_labelled(&label), Vec::<String>::new());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_returning_browser_gets_its_sandbox_started_while_the_page_loads() {
     let server = start_docker_with(|config| config.idle_timeout = Duration::from_secs(3)).await;

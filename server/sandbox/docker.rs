@@ -466,6 +466,14 @@ impl Backend for DockerBackend {
     async fn remove_leftovers(&self) -> Result<usize, SandboxError> {
         sweep(&self.engine).await
     }
+
+    async fn owners(&self) -> Result<std::collections::HashSet<String>, SandboxError> {
+        owners(&self.engine).await
+    }
+
+    async fn remove_owned_by(&self, sandboxes: &[String]) -> usize {
+        remove_owned_by(&self.engine, sandboxes).await
+    }
 }
 
 /// Removes everything of this berth instance from the engine (by its label), the learners'
@@ -565,6 +573,106 @@ pub(super) async fn sweep(engine: &EngineSettings) -> Result<usize, SandboxError
         }
     }
     Ok(removed)
+}
+
+/// The sandboxes (by id) that have something of this instance on the engine: an owner label,
+/// or a home volume's name.
+pub(super) async fn owners(
+    engine: &EngineSettings,
+) -> Result<std::collections::HashSet<String>, SandboxError> {
+    let filters = instance_filter(&engine.instance);
+    let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
+    let upstream = &engine.upstream;
+    let mut objects = Vec::new();
+    for path in ["/containers/json", "/networks", "/images/json"] {
+        let listed = upstream.ok(Method::GET, &list(path), None).await?;
+        objects.extend(listed.as_array().cloned().unwrap_or_default());
+    }
+    let volumes = upstream.ok(Method::GET, &list("/volumes"), None).await?;
+    objects.extend(volumes["Volumes"].as_array().cloned().unwrap_or_default());
+    let home = names::home_volume("");
+    Ok(objects
+        .iter()
+        .filter_map(|object| {
+            object["Labels"][names::LABEL_OWNER]
+                .as_str()
+                .or_else(|| object["Name"].as_str()?.strip_prefix(&home))
+        })
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Removes everything these sandboxes have on the engine, and their budgets: what a sandbox
+/// that no longer exists left behind.
+pub(super) async fn remove_owned_by(engine: &EngineSettings, sandboxes: &[String]) -> usize {
+    let upstream = &engine.upstream;
+    let mut removed = 0;
+    for sandbox in sandboxes {
+        let filters = json!({"label": {
+            format!("{LABEL_INSTANCE}={}", engine.instance): true,
+            format!("{}={sandbox}", names::LABEL_OWNER): true,
+        }})
+        .to_string();
+        let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
+        let ids = |listed: Value, key: &str| -> Vec<String> {
+            listed
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|object| object[key].as_str().map(str::to_owned))
+                .collect()
+        };
+        // Containers first: they hold the networks and volumes.
+        if let Ok(listed) = upstream
+            .ok(Method::GET, &list("/containers/json"), None)
+            .await
+        {
+            let paths = ids(listed, "Id")
+                .iter()
+                .map(|id| format!("/containers/{id}?force=1&v=1"))
+                .collect();
+            removed += remove_each(upstream, paths).await;
+        }
+        if let Ok(listed) = upstream.ok(Method::GET, &list("/networks"), None).await {
+            let paths = ids(listed, "Id")
+                .iter()
+                .map(|id| format!("/networks/{id}"))
+                .collect();
+            removed += remove_each(upstream, paths).await;
+        }
+        if let Ok(listed) = upstream.ok(Method::GET, &list("/volumes"), None).await {
+            let mut paths: Vec<String> = ids(listed["Volumes"].clone(), "Name")
+                .iter()
+                .map(|name| format!("/volumes/{name}?force=1"))
+                .collect();
+            paths.push(format!("/volumes/{}?force=1", names::home_volume(sandbox)));
+            removed += remove_each(upstream, paths).await;
+        }
+        // Images: the sandbox's tags, then what it built.
+        if let Ok(images) = upstream.ok(Method::GET, "/images/json", None).await {
+            let prefix = format!("berth-{sandbox}/");
+            for image in images.as_array().into_iter().flatten() {
+                for tag in image["RepoTags"].as_array().into_iter().flatten() {
+                    if let Some(tag) = tag.as_str().filter(|tag| tag.starts_with(&prefix)) {
+                        let _ = upstream.remove(&format!("/images/{tag}")).await;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        let labelled = std::collections::BTreeMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{LABEL_INSTANCE}={}", engine.instance),
+                format!("{}={sandbox}", names::LABEL_OWNER),
+            ],
+        )]);
+        let _ = crate::engine::images::remove_labelled(upstream, &labelled).await;
+        if let Some(budgets) = &engine.budgets {
+            budgets.remove(sandbox);
+        }
+    }
+    removed
 }
 
 pub struct DockerWorkstation {

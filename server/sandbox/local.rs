@@ -70,6 +70,20 @@ impl Backend for LocalBackend {
             None => Ok(0),
         }
     }
+
+    async fn owners(&self) -> Result<std::collections::HashSet<String>, SandboxError> {
+        match &self.engine {
+            Some(engine) => super::docker::owners(engine).await,
+            None => Ok(Default::default()),
+        }
+    }
+
+    async fn remove_owned_by(&self, sandboxes: &[String]) -> usize {
+        match &self.engine {
+            Some(engine) => super::docker::remove_owned_by(engine, sandboxes).await,
+            None => 0,
+        }
+    }
 }
 
 pub struct LocalWorkstation {

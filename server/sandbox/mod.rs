@@ -30,6 +30,12 @@ pub const MAX_TABS: u32 = 8;
 /// after this long (a prefetch, a crawler with cookies, a closed tab).
 pub const UNCLAIMED_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How often berth looks for objects of sandboxes that no longer exist (see
+/// [`Manager::remove_orphans`]), and how long such a sandbox must have been seen gone before
+/// its objects are removed: longer than any creation takes, so none is taken from under one.
+pub const ORPHAN_LOOK: Duration = Duration::from_secs(60);
+pub const ORPHAN_AGE: Duration = Duration::from_secs(5 * 60);
+
 /// Sandboxes created at once when no warm one is ready (the engine is the limit).
 pub const COLD_CREATIONS_AT_ONCE: usize = 8;
 
@@ -138,6 +144,14 @@ pub trait Backend: Send + Sync + 'static {
     fn prefetch(&self, _images: Vec<String>) {}
     /// Undoes what the backend set up on the host (after every sandbox is gone).
     async fn stop(&self) {}
+    /// The sandboxes (by id) that have objects of this instance on the engine.
+    async fn owners(&self) -> Result<std::collections::HashSet<String>, SandboxError> {
+        Ok(Default::default())
+    }
+    /// Removes every object of these sandboxes, which no longer exist; returns how many.
+    async fn remove_owned_by(&self, _sandboxes: &[String]) -> usize {
+        0
+    }
 }
 
 /// One learner's workstation.
@@ -332,6 +346,12 @@ pub struct Manager {
     /// process could end halfway through one and leave its network and home behind.
     removing: tokio::sync::watch::Sender<usize>,
     refused_total: AtomicU64,
+    /// Sandboxes with objects on the engine but no place in berth, and when each was first
+    /// seen so.
+    orphans: Mutex<HashMap<String, Instant>>,
+    /// Sandboxes berth removed, and when: what the engine still has of them is an orphan at
+    /// once (no creation can be under way for them).
+    ended: Mutex<HashMap<String, Instant>>,
 }
 
 /// Counts one piece of work under way for as long as it lives, even when its future is
@@ -371,6 +391,8 @@ impl Manager {
             creating: tokio::sync::watch::channel(0).0,
             removing: tokio::sync::watch::channel(0).0,
             refused_total: AtomicU64::new(0),
+            orphans: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
         })
     }
 
@@ -571,8 +593,13 @@ impl Manager {
                 if let Some(store) = &store {
                     store.end_sandbox(sandbox.id.as_str());
                 }
+                sandbox.id.clone()
             });
-            let _ = removal.await;
+            if let Ok(id) = removal.await {
+                let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+                ended.retain(|_, at| at.elapsed() < ORPHAN_AGE);
+                ended.insert(id.as_str().to_owned(), Instant::now());
+            }
         }
     }
 
@@ -583,6 +610,55 @@ impl Manager {
             .iter()
             .map(|learner| self.remove(learner, "berth is shutting down"));
         futures_util::future::join_all(removals).await;
+    }
+
+    /// Removes what sandboxes that no longer exist left on the engine: at once for those berth
+    /// removed itself, for others once they have been seen gone for `min_age`. A removal
+    /// leaves such things when a request of the learner's was still under way at the engine:
+    /// the engine carries it out though berth stopped listening, and a container created a
+    /// moment after the removal would otherwise stay, outside every quota, until berth
+    /// restarts. Returns how many objects went.
+    pub async fn remove_orphans(&self, min_age: Duration) -> usize {
+        if self.stopping() {
+            return 0;
+        }
+        let Ok(present) = self.backend.owners().await else {
+            return 0;
+        };
+        // Looked at after the engine: a sandbox made since is young, not gone.
+        let mut live: std::collections::HashSet<String> = self
+            .slots()
+            .values()
+            .filter_map(|slot| slot.get().map(|sandbox| sandbox.id.as_str().to_owned()))
+            .collect();
+        live.extend(self.pool.ids());
+        let now = Instant::now();
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let due: Vec<String> = {
+            let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+            orphans.retain(|id, _| present.contains(id) && !live.contains(id));
+            for id in present.difference(&live) {
+                orphans.entry(id.clone()).or_insert(now);
+            }
+            orphans
+                .iter()
+                .filter(|(id, seen)| {
+                    ended.contains_key(*id) || now.duration_since(**seen) >= min_age
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        if due.is_empty() {
+            return 0;
+        }
+        let _busy = Busy::new(&self.removing);
+        let removed = self.backend.remove_owned_by(&due).await;
+        tracing::info!(sandboxes = ?due, removed, "removed what sandboxes that no longer exist left behind");
+        let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &due {
+            orphans.remove(id);
+        }
+        removed
     }
 
     /// Makes nothing new from now on, and removes nothing: what a crash leaves.

@@ -179,6 +179,14 @@ impl Pool {
     }
 
     /// Every ready slot, for removal (shutdown).
+    /// The ids of the slots ready now.
+    pub fn ids(&self) -> Vec<String> {
+        self.ready()
+            .iter()
+            .map(|warm| warm.id.as_str().to_owned())
+            .collect()
+    }
+
     pub fn drain(&self) -> Vec<Warm> {
         self.ready().drain(..).collect()
     }
