@@ -619,6 +619,8 @@ impl Manager {
     /// moment after the removal would otherwise stay, outside every quota, until berth
     /// restarts. Returns how many objects went.
     pub async fn remove_orphans(&self, min_age: Duration) -> usize {
+        // Counted before looking at `stopping`, as a creation is.
+        let _busy = Busy::new(&self.removing);
         if self.stopping() {
             return 0;
         }
@@ -651,9 +653,12 @@ impl Manager {
         if due.is_empty() {
             return 0;
         }
-        let _busy = Busy::new(&self.removing);
         let removed = self.backend.remove_owned_by(&due).await;
-        tracing::info!(sandboxes = ?due, removed, "removed what sandboxes that no longer exist left behind");
+        tracing::info!(
+            sandboxes = ?due,
+            removed,
+            "removed what sandboxes that no longer exist left behind"
+        );
         let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
         for id in &due {
             orphans.remove(id);
