@@ -178,7 +178,6 @@ impl Pool {
         true
     }
 
-    /// Every ready slot, for removal (shutdown).
     /// The ids of the slots ready now.
     pub fn ids(&self) -> Vec<String> {
         self.ready()
@@ -187,6 +186,7 @@ impl Pool {
             .collect()
     }
 
+    /// Every ready slot, for removal (shutdown).
     pub fn drain(&self) -> Vec<Warm> {
         self.ready().drain(..).collect()
     }
