@@ -8,15 +8,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::{ms, percentile};
+
 /// How long the bystander types in each phase: about 300 keys, so that p99 is not one key.
 const PHASE: Duration = Duration::from_secs(60);
 const KEY_EVERY: Duration = Duration::from_millis(200);
 
 fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    (ms(at(0.5)), ms(at(0.99)), ms(*samples.last().unwrap()))
+    let mut at = |q: f64| ms(percentile(samples, q));
+    (at(0.5), at(0.99), at(1.0))
 }
 
 /// The bystander types for `PHASE`; the echo round trip of each key.

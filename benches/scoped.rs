@@ -7,12 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::{ms, percentile};
+
 const RUNS: usize = 20;
 
 fn summary(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
+    (percentile(samples, 0.5), percentile(samples, 0.95))
 }
 
 fn report(name: &str, scoped: &mut [Duration], direct: &mut [Duration]) {
@@ -20,10 +20,10 @@ fn report(name: &str, scoped: &mut [Duration], direct: &mut [Duration]) {
     let (d50, d95) = summary(direct);
     println!(
         "{name:<32} scoped median {:>8.2} ms p95 {:>8.2} ms | direct median {:>8.2} ms p95 {:>8.2} ms | ratio (median) {:.2}x",
-        s50.as_secs_f64() * 1e3,
-        s95.as_secs_f64() * 1e3,
-        d50.as_secs_f64() * 1e3,
-        d95.as_secs_f64() * 1e3,
+        ms(s50),
+        ms(s95),
+        ms(d50),
+        ms(d95),
         s50.as_secs_f64() / d50.as_secs_f64(),
     );
 }

@@ -19,6 +19,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
+use common::{ms, percentile};
+
 const COLD_RUNS: usize = 10;
 const WARM_RUNS: usize = 20;
 const ECHO_RUNS: usize = 200;
@@ -27,13 +29,7 @@ const CLASS: usize = 40;
 const FLOOD_BYTES: usize = 64 << 20;
 
 fn summary(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    (percentile(samples, 0.5), percentile(samples, 0.95))
 }
 
 fn report(name: &str, berth: &mut [Duration], baseline: &mut [Duration], what: &str) {

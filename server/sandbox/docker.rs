@@ -542,20 +542,7 @@ pub(super) async fn sweep(engine: &EngineSettings) -> Result<usize, SandboxError
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Images: the tags of the learners found above, then what they built.
-    let images = upstream.ok(Method::GET, "/images/json", None).await?;
-    for image in images.as_array().into_iter().flatten() {
-        for tag in image["RepoTags"].as_array().into_iter().flatten() {
-            let Some(tag) = tag.as_str() else { continue };
-            let owner = tag
-                .strip_prefix("berth-")
-                .and_then(|rest| rest.split_once('/'))
-                .map(|(owner, _)| owner);
-            if owner.is_some_and(|o| learners.contains(o)) {
-                let _ = upstream.remove(&format!("/images/{tag}")).await;
-                removed += 1;
-            }
-        }
-    }
+    removed += remove_tags(upstream, |owner| learners.contains(owner)).await?;
     let labelled = std::collections::BTreeMap::from([(
         "label".to_owned(),
         vec![format!("{LABEL_INSTANCE}={}", engine.instance)],
@@ -602,71 +589,66 @@ pub(super) async fn owners(
         .collect())
 }
 
+/// Removes the tags learners gave images (`berth-<sandbox>/…`) of the sandboxes `owned` picks.
+async fn remove_tags(upstream: &Upstream, owned: impl Fn(&str) -> bool) -> Result<usize, Refusal> {
+    let images = upstream.ok(Method::GET, "/images/json", None).await?;
+    let tags: Vec<String> = images
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|image| image["RepoTags"].as_array().cloned().unwrap_or_default())
+        .filter_map(|tag| tag.as_str().map(str::to_owned))
+        .filter(|tag| {
+            tag.strip_prefix("berth-")
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(owner, _)| owned(owner))
+        })
+        .collect();
+    for tag in &tags {
+        let _ = upstream.remove(&format!("/images/{tag}")).await;
+    }
+    Ok(tags.len())
+}
+
 /// Removes everything these sandboxes have on the engine, and their budgets: what a sandbox
 /// that no longer exists left behind.
 pub(super) async fn remove_owned_by(engine: &EngineSettings, sandboxes: &[String]) -> usize {
     let upstream = &engine.upstream;
-    let mut removed = 0;
+    let mut removed = remove_tags(upstream, |owner| sandboxes.iter().any(|s| s == owner))
+        .await
+        .unwrap_or(0);
     for sandbox in sandboxes {
-        let filters = json!({"label": {
-            format!("{LABEL_INSTANCE}={}", engine.instance): true,
-            format!("{}={sandbox}", names::LABEL_OWNER): true,
-        }})
-        .to_string();
+        let owner = format!("{}={sandbox}", names::LABEL_OWNER);
+        let instance = format!("{LABEL_INSTANCE}={}", engine.instance);
+        let filters = json!({"label": {&instance: true, &owner: true}}).to_string();
         let list = |path: &str| path_with_query(path, &[("all", "1"), ("filters", &filters)]);
-        let ids = |listed: Value, key: &str| -> Vec<String> {
-            listed
+        // Containers first, as they hold the networks and volumes: (the list, the key of the
+        // name in it, the removal's path around the name).
+        let kinds = [
+            ("/containers/json", "Id", "/containers/", "?force=1&v=1"),
+            ("/networks", "Id", "/networks/", ""),
+            ("/volumes", "Name", "/volumes/", "?force=1"),
+        ];
+        for (path, key, before, after) in kinds {
+            let Ok(listed) = upstream.ok(Method::GET, &list(path), None).await else {
+                continue;
+            };
+            // Volumes come wrapped: `{"Volumes": [...]}`.
+            let objects = listed.get("Volumes").unwrap_or(&listed);
+            let paths = objects
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|object| object[key].as_str().map(str::to_owned))
-                .collect()
-        };
-        // Containers first: they hold the networks and volumes.
-        if let Ok(listed) = upstream
-            .ok(Method::GET, &list("/containers/json"), None)
-            .await
-        {
-            let paths = ids(listed, "Id")
-                .iter()
-                .map(|id| format!("/containers/{id}?force=1&v=1"))
+                .filter_map(|object| object[key].as_str())
+                .map(|name| format!("{before}{name}{after}"))
                 .collect();
             removed += remove_each(upstream, paths).await;
         }
-        if let Ok(listed) = upstream.ok(Method::GET, &list("/networks"), None).await {
-            let paths = ids(listed, "Id")
-                .iter()
-                .map(|id| format!("/networks/{id}"))
-                .collect();
-            removed += remove_each(upstream, paths).await;
-        }
-        if let Ok(listed) = upstream.ok(Method::GET, &list("/volumes"), None).await {
-            let mut paths: Vec<String> = ids(listed["Volumes"].clone(), "Name")
-                .iter()
-                .map(|name| format!("/volumes/{name}?force=1"))
-                .collect();
-            paths.push(format!("/volumes/{}?force=1", names::home_volume(sandbox)));
-            removed += remove_each(upstream, paths).await;
-        }
-        // Images: the sandbox's tags, then what it built.
-        if let Ok(images) = upstream.ok(Method::GET, "/images/json", None).await {
-            let prefix = format!("berth-{sandbox}/");
-            for image in images.as_array().into_iter().flatten() {
-                for tag in image["RepoTags"].as_array().into_iter().flatten() {
-                    if let Some(tag) = tag.as_str().filter(|tag| tag.starts_with(&prefix)) {
-                        let _ = upstream.remove(&format!("/images/{tag}")).await;
-                        removed += 1;
-                    }
-                }
-            }
-        }
-        let labelled = std::collections::BTreeMap::from([(
-            "label".to_owned(),
-            vec![
-                format!("{LABEL_INSTANCE}={}", engine.instance),
-                format!("{}={sandbox}", names::LABEL_OWNER),
-            ],
-        )]);
+        let home = format!("/volumes/{}?force=1", names::home_volume(sandbox));
+        removed += remove_each(upstream, vec![home]).await;
+        // What it built.
+        let labelled =
+            std::collections::BTreeMap::from([("label".to_owned(), vec![instance, owner])]);
         let _ = crate::engine::images::remove_labelled(upstream, &labelled).await;
         if let Some(budgets) = &engine.budgets {
             budgets.remove(sandbox);

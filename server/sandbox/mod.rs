@@ -363,6 +363,14 @@ impl Busy {
         counter.send_modify(|n| *n += 1);
         Busy(counter.clone())
     }
+
+    /// Whether all the work `counter` counts has ended, waiting up to `within` for it.
+    async fn all_ended(counter: &tokio::sync::watch::Sender<usize>, within: Duration) -> bool {
+        let mut count = counter.subscribe();
+        tokio::time::timeout(within, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok()
+    }
 }
 
 impl Drop for Busy {
@@ -582,6 +590,11 @@ impl Manager {
         let slot = self.slots().remove(learner);
         if let Some(sandbox) = slot.and_then(|slot| slot.get().cloned()) {
             tracing::info!(%learner, sandbox = %sandbox.id, reason, "removing sandbox");
+            {
+                let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+                ended.retain(|_, at| at.elapsed() < ORPHAN_AGE);
+                ended.insert(sandbox.id.as_str().to_owned(), Instant::now());
+            }
             // In a task of its own, as creation is: a caller that goes away halfway (a reset
             // whose page was closed) does not leave the sandbox half removed.
             let busy = Busy::new(&self.removing);
@@ -593,13 +606,8 @@ impl Manager {
                 if let Some(store) = &store {
                     store.end_sandbox(sandbox.id.as_str());
                 }
-                sandbox.id.clone()
             });
-            if let Ok(id) = removal.await {
-                let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-                ended.retain(|_, at| at.elapsed() < ORPHAN_AGE);
-                ended.insert(id.as_str().to_owned(), Instant::now());
-            }
+            let _ = removal.await;
         }
     }
 
@@ -681,16 +689,11 @@ impl Manager {
             warm.tab.end("berth is shutting down");
             let _ = warm.workstation.remove().await;
         }
-        let mut creating = self.creating.subscribe();
-        let settled =
-            tokio::time::timeout(Duration::from_secs(60), creating.wait_for(|n| *n == 0)).await;
-        if settled.is_err() || !self.pool.settled(Duration::from_secs(60)).await {
+        let within = Duration::from_secs(60);
+        if !Busy::all_ended(&self.creating, within).await || !self.pool.settled(within).await {
             tracing::warn!("sandboxes were still being created at shutdown");
         }
-        let mut removing = self.removing.subscribe();
-        let removed =
-            tokio::time::timeout(Duration::from_secs(60), removing.wait_for(|n| *n == 0)).await;
-        if removed.is_err() {
+        if !Busy::all_ended(&self.removing, within).await {
             tracing::warn!("sandboxes were still being removed at shutdown");
         }
         self.remove_all().await;

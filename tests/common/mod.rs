@@ -632,3 +632,17 @@ pub async fn start_exec(
         StartExecResults::Detached => unreachable!("an attached exec"),
     }
 }
+
+/// The sample at quantile `q` of `samples` (0.5 the median, 1.0 the largest); zero for none.
+pub fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Milliseconds, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
